@@ -1,0 +1,1 @@
+"""Amaranth components of xnorflow accelerators (see docs/hardware-conventions.md)."""

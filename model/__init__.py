@@ -1,0 +1,1 @@
+"""xnorflow model."""

