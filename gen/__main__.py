@@ -8,6 +8,7 @@ import numpy as np
 from boards import TARGETS
 from gen.fold import FoldError
 from gen.ir import NetworkFileError, load_network
+from model.data import DatasetError
 from gen.networks import DEFAULT_NETWORK
 
 EXIT_BAD_INPUT = 2
@@ -64,16 +65,32 @@ def command_report(args):
     return 0
 
 
+def sim_images(net, args):
+    """``(images, labels or None, description)`` for ``gen sim``."""
+    rng = np.random.default_rng(args.seed)
+    if args.dataset is None:
+        images = rng.integers(0, 1 << net.input.bits, size=(args.images,) + tuple(net.input.shape))
+        return images, None, "random images"
+    from model.data import load_dataset
+
+    images, labels = load_dataset(args.dataset, "test", args.data)
+    if images.shape[1:] != tuple(net.input.shape) or net.input.bits != 8:
+        raise NetworkFileError(f"{args.dataset} images are {list(images.shape[1:])} bytes, but "
+                               f"network {net.name!r} takes {list(net.input.shape)} of "
+                               f"{net.input.bits}-bit elements")
+    chosen = rng.permutation(images.shape[0])[:args.images]  # test sets may be sorted by class
+    return images[chosen], labels[chosen], f"{args.dataset} test images"
+
+
 def command_sim(args):
     from gen.build import resolve_fold
     from sim.network import simulate_network
 
     net, path, is_default = load_model(args.model)
     fold = resolve_fold(net, args.fold)
-    rng = np.random.default_rng(args.seed)
-    images = rng.integers(0, 1 << net.input.bits, size=(args.images,) + tuple(net.input.shape))
-    print(f"simulating {describe_model(net, path, is_default)} in Verilator on {args.images} "
-          f"random images (stall probability {args.stall})")
+    images, labels, what = sim_images(net, args)
+    print(f"simulating {describe_model(net, path, is_default)} in Verilator on {len(images)} "
+          f"{what} (stall probability {args.stall})")
     result = simulate_network(net, fold, images, valid_probability=1 - args.stall,
                               ready_probability=1 - args.stall, seed=args.seed)
     n = result.images
@@ -86,6 +103,9 @@ def command_sim(args):
         error = 100 * (interval - result.expected_interval) / result.expected_interval
         print(f"interval: {interval:.1f} cycles/frame measured in steady state, "
               f"{result.expected_interval} expected ({error:+.1f}%)")
+    if labels is not None:
+        correct = int((result.labels[:, 0] == labels).sum())
+        print(f"accuracy: {correct}/{n} top-1 correct ({100 * correct / n:.1f}%) in the RTL")
     ok = result.labels_matching == n and result.scores_matching == n
     return 0 if ok else 1
 
@@ -123,6 +143,10 @@ def make_parser():
                                           "and compare classes and scores with the golden executor.")
     add_model_options(sim)
     sim.add_argument("--images", type=positive_int, default=10, metavar="N")
+    sim.add_argument("--dataset", choices=["cifar10", "mnist"],
+                     help="take test images from this dataset instead of random ones")
+    sim.add_argument("--data", metavar="PATH", help="dataset file or directory (default: "
+                     "$XNORFLOW_CIFAR10 / $XNORFLOW_MNIST, else the shared copy)")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--stall", type=probability, default=0.0, metavar="P",
                      help="probability of a valid/ready gap on the input and outputs each cycle")
@@ -142,7 +166,7 @@ def main(argv=None):
     args = make_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (NetworkFileError, FoldError) as error:
+    except (NetworkFileError, FoldError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
