@@ -1,0 +1,45 @@
+"""cocotb test for hw.pool.MaxPool, with its numpy reference."""
+import random
+
+import cocotb
+import numpy as np
+
+from sim.params import read_params, write_result
+from sim.streams import StreamSink, StreamSource, start_clock_and_reset
+
+
+def maxpool_reference(frame, *, kernel):
+    """The element stream of an ``[H, W, C]`` bit frame max-pooled with stride ``kernel``
+    (PyTorch floor mode: trailing rows and columns that fill no window are dropped)."""
+    height, width, channels = frame.shape
+    out_height, out_width = height // kernel, width // kernel
+    kept = frame[:out_height * kernel, :out_width * kernel]
+    return kept.reshape(out_height, kernel, out_width, kernel, channels).max(axis=(1, 3)).ravel()
+
+
+@cocotb.test()
+async def pooling_matches_reference(dut):
+    """Every output word equals the reference; the result holds each frame's first output cycle."""
+    p = read_params()
+    simd = p["simd"]
+    rng = np.random.default_rng(p["seed"])
+    # Mostly -1, so that a window's OR is often 0 and a lost or misplaced +1 shows.
+    frames = (rng.random((p["frames"], p["height"], p["width"], p["channels"])) < 0.15).astype(int)
+    expected = np.concatenate([maxpool_reference(f, kernel=p["kernel"]) for f in frames])
+    words_per_frame = len(expected) // simd // len(frames)
+    await start_clock_and_reset(dut)
+    source = StreamSource(dut, "i", lanes=simd, width=1,
+                          valid_probability=p["valid_probability"], rng=random.Random(p["seed"]))
+    sink = StreamSink(dut, "o", lanes=simd, width=1, ready_probability=p["ready_probability"],
+                      rng=random.Random(p["seed"] + 1))
+    cocotb.start_soon(source.send(frames.reshape(-1, simd).tolist()))
+    got, cycles = await sink.receive(len(expected) // simd)
+    got = np.array(got).reshape(-1)
+    wrong = np.flatnonzero(got != expected)
+    if len(wrong):
+        word = wrong[0] // simd
+        raise AssertionError(
+            f"{len(wrong)} wrong elements; first in frame {word // words_per_frame}, word "
+            f"{word % words_per_frame}: got {got[word * simd:(word + 1) * simd].tolist()}, "
+            f"expected {expected[word * simd:(word + 1) * simd].tolist()}")
+    write_result({"frame_starts": cycles[::words_per_frame]})

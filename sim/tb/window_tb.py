@@ -1,0 +1,51 @@
+"""cocotb test for hw.window.SlidingWindow, with its numpy reference."""
+import random
+
+import cocotb
+import numpy as np
+
+from sim.params import read_params, write_result
+from sim.streams import StreamSink, StreamSource, start_clock_and_reset
+
+
+def window_reference(frame, *, kernel, pad, pad_value):
+    """The element stream of the stride-1 windows of an ``[H, W, C]`` frame, (ky, kx, c) order."""
+    padded = np.pad(frame, ((pad, pad), (pad, pad), (0, 0)), constant_values=pad_value)
+    out_height, out_width = padded.shape[0] - kernel + 1, padded.shape[1] - kernel + 1
+    return np.concatenate([padded[oy:oy + kernel, ox:ox + kernel].reshape(-1)
+                           for oy in range(out_height) for ox in range(out_width)])
+
+
+def random_frames(rng, p):
+    """``p["frames"]`` random ``[height, width, channels]`` frames of ``p``'s element shape."""
+    low = -(1 << (p["elem_width"] - 1)) if p["signed"] else 0
+    shape = (p["frames"], p["height"], p["width"], p["channels"])
+    return rng.integers(low, low + (1 << p["elem_width"]), size=shape)
+
+
+@cocotb.test()
+async def windows_match_reference(dut):
+    """Every output word equals the reference; the result holds each frame's first output cycle."""
+    p = read_params()
+    simd = p["simd"]
+    frames = random_frames(np.random.default_rng(p["seed"]), p)
+    expected = np.concatenate([window_reference(f, kernel=p["kernel"], pad=p["pad"],
+                                                pad_value=p["pad_value"]) for f in frames])
+    words_per_frame = len(expected) // simd // len(frames)
+    await start_clock_and_reset(dut)
+    source = StreamSource(dut, "i", lanes=simd, width=p["elem_width"],
+                          valid_probability=p["valid_probability"], rng=random.Random(p["seed"]))
+    sink = StreamSink(dut, "o", lanes=simd, width=p["elem_width"], signed=p["signed"],
+                      ready_probability=p["ready_probability"],
+                      rng=random.Random(p["seed"] + 1))
+    cocotb.start_soon(source.send(frames.reshape(-1, simd).tolist()))
+    got, cycles = await sink.receive(len(expected) // simd)
+    got = np.array(got).reshape(-1)
+    wrong = np.flatnonzero(got != expected)
+    if len(wrong):
+        word = wrong[0] // simd
+        raise AssertionError(
+            f"{len(wrong)} wrong elements; first in frame {word // words_per_frame}, word "
+            f"{word % words_per_frame}: got {got[word * simd:(word + 1) * simd].tolist()}, "
+            f"expected {expected[word * simd:(word + 1) * simd].tolist()}")
+    write_result({"frame_starts": cycles[::words_per_frame]})
