@@ -1,24 +1,154 @@
-"""cocotb tests for hw.stream components: the output equals the input, word for word."""
+"""cocotb tests for hw.stream components; the ``kind`` parameter names the component under test.
+
+Also holds the helpers other testbenches share: random words and a stream monitor that records
+beats and checks the AXI rule that a blocked word stays valid and unchanged.
+"""
+import math
 import random
 
 import cocotb
+from cocotb.triggers import FallingEdge
 
-from sim.params import read_params
+from sim.params import read_params, write_result
 from sim.streams import StreamSink, StreamSource, start_clock_and_reset
 
 
-@cocotb.test()
-async def passes_words_in_order(dut):
-    p = read_params()
-    rng = random.Random(p["seed"])
-    await start_clock_and_reset(dut)
-    words = [[rng.randrange(1 << p["in_width"]) for _ in range(p["in_lanes"])]
-             for _ in range(p["words"])]
-    source = StreamSource(dut, "i", lanes=p["in_lanes"], width=p["in_width"],
-                          valid_probability=p["valid_probability"], rng=rng)
-    sink = StreamSink(dut, "o", lanes=p["out_lanes"], width=p["in_width"],
-                      ready_probability=p["ready_probability"], rng=random.Random(p["seed"] + 1))
+def random_words(rng, count, lanes, width, signed=False):
+    """``count`` words of ``lanes`` random values of ``width`` bits."""
+    low = -(1 << (width - 1)) if signed else 0
+    high = low + (1 << width) - 1
+    return [[rng.randint(low, high) for _ in range(lanes)] for _ in range(count)]
+
+
+class StreamMonitor:
+    """Watches stream ``prefix``: the cycle of every beat, and any cycle where a word that was
+    valid but not taken on the cycle before is withdrawn or changed."""
+
+    def __init__(self, dut, prefix):
+        self.clk = dut.clk
+        self.payload = getattr(dut, f"{prefix}__payload")
+        self.valid = getattr(dut, f"{prefix}__valid")
+        self.ready = getattr(dut, f"{prefix}__ready")
+        self.prefix = prefix
+        self.beats, self.violations = [], []
+        self._task = cocotb.start_soon(self._watch())
+
+    async def _watch(self):
+        cycle, held = 0, None
+        while True:
+            await FallingEdge(self.clk)
+            valid, ready = int(self.valid.value), int(self.ready.value)
+            payload = int(self.payload.value) if valid else None
+            if held is not None and payload != held:
+                self.violations.append(cycle)
+            if valid and ready:
+                self.beats.append(cycle)
+            held = payload if valid and not ready else None
+            cycle += 1
+
+    def finish(self):
+        """Stop watching; fail if any blocked word was withdrawn or changed."""
+        self._task.cancel()
+        assert not self.violations, (
+            f"{self.prefix}: a blocked word was withdrawn or changed at cycles "
+            f"{self.violations[:10]}")
+
+
+async def _pass_words(dut, p, words, valid_probability, ready_probability, seed):
+    """Send ``words`` on ``i``; the elements received on ``o``, and monitors of both streams."""
+    width, signed = p["width"], p.get("signed", False)
+    monitors = StreamMonitor(dut, "i"), StreamMonitor(dut, "o")
+    source = StreamSource(dut, "i", lanes=p["in_lanes"], width=width,
+                          valid_probability=valid_probability, rng=random.Random(seed))
+    sink = StreamSink(dut, "o", lanes=p["out_lanes"], width=width, signed=signed,
+                      ready_probability=ready_probability, rng=random.Random(seed + 1))
     cocotb.start_soon(source.send(words))
-    expected = [x for w in words for x in w]
-    got, _ = await sink.receive(len(expected) // p["out_lanes"])
-    assert [x for w in got for x in w] == expected
+    got, _ = await sink.receive(len(words) * p["in_lanes"] // p["out_lanes"])
+    for monitor in monitors:
+        monitor.finish()
+    return [x for w in got for x in w], monitors
+
+
+async def check_words_in_order(dut, p):
+    """Any regrouping of ``in_lanes`` into ``out_lanes`` words keeps the element sequence.
+
+    With ``full_rate``, a second run with no stalls checks that the busier side moves a word
+    every cycle and that the output words are spaced as a bubble-free converter spaces them.
+    """
+    rng = random.Random(p["seed"])
+    a, b = p["in_lanes"], p["out_lanes"]
+    await start_clock_and_reset(dut)
+    words = random_words(rng, p["words"], a, p["width"], p.get("signed", False))
+    got, _ = await _pass_words(dut, p, words, p["valid_probability"], p["ready_probability"],
+                               p["seed"])
+    assert got == [x for w in words for x in w]
+    if not p.get("full_rate"):
+        return
+    words = random_words(rng, p["words"], a, p["width"], p.get("signed", False))
+    got, (i_mon, o_mon) = await _pass_words(dut, p, words, 1.0, 1.0, p["seed"] + 2)
+    assert got == [x for w in words for x in w]
+    # Words pass in blocks of lcm(a, b) elements: the input side needs wide/a cycles per block,
+    # the output side wide/b, and the last block's output words leave on consecutive cycles.
+    wide = math.lcm(a, b)
+    blocks = len(words) * a // wide
+    ideal_span = (blocks - 1) * max(wide // a, wide // b) + wide // b - 1
+    out_span = o_mon.beats[-1] - o_mon.beats[0]
+    in_span = i_mon.beats[-1] - i_mon.beats[0]
+    write_result({"out_span": out_span, "ideal_out_span": ideal_span, "in_span": in_span,
+                  "first_output_after": o_mon.beats[0] - i_mon.beats[0]})
+    assert out_span == ideal_span, f"output words spanned {out_span} cycles, ideal {ideal_span}"
+    if a <= b:
+        assert in_span == len(words) - 1, f"{len(words)} input words took {in_span + 1} cycles"
+
+
+async def check_fork(dut, p):
+    """Each input word reaches ``o`` and ``copy`` exactly once, in order, under independent
+    random ready on the two outputs."""
+    rng = random.Random(p["seed"])
+    lanes, width = p["lanes"], p["width"]
+    await start_clock_and_reset(dut)
+    words = random_words(rng, p["words"], lanes, width)
+    monitors = [StreamMonitor(dut, name) for name in ("o", "copy")]
+    source = StreamSource(dut, "i", lanes=lanes, width=width,
+                          valid_probability=p["valid_probability"], rng=rng)
+    sinks = [StreamSink(dut, name, lanes=lanes, width=width, ready_probability=probability,
+                        rng=random.Random(p["seed"] + 1 + n))
+             for n, (name, probability) in enumerate(zip(("o", "copy"),
+                                                         p["ready_probabilities"]))]
+    cocotb.start_soon(source.send(words))
+    receptions = [cocotb.start_soon(sink.receive(len(words))) for sink in sinks]
+    for reception in receptions:
+        got, _ = await reception
+        assert got == words
+    for monitor in monitors:
+        monitor.finish()
+
+
+async def check_lane_map(dut, p):
+    """Every lane value ``v`` comes out as ``table[v]``; without stalls, a word every cycle."""
+    rng = random.Random(p["seed"])
+    lanes, table = p["lanes"], p["table"]
+    await start_clock_and_reset(dut)
+    for probabilities in ((p["valid_probability"], p["ready_probability"]), (1.0, 1.0)):
+        words = random_words(rng, p["words"], lanes, p["in_width"], p["in_signed"])
+        monitor = StreamMonitor(dut, "o")
+        source = StreamSource(dut, "i", lanes=lanes, width=p["in_width"],
+                              valid_probability=probabilities[0], rng=rng)
+        sink = StreamSink(dut, "o", lanes=lanes, width=p["out_width"], signed=p["out_signed"],
+                          ready_probability=probabilities[1], rng=random.Random(p["seed"] + 1))
+        cocotb.start_soon(source.send(words))
+        got, _ = await sink.receive(len(words))
+        monitor.finish()
+        assert got == [[table[v] for v in w] for w in words]
+    span = monitor.beats[-1] - monitor.beats[0]
+    assert span == len(words) - 1, f"{len(words)} words left over {span + 1} cycles"
+
+
+CHECKS = {"fifo": check_words_in_order, "converter": check_words_in_order,
+          "fork": check_fork, "lane_map": check_lane_map}
+
+
+@cocotb.test()
+async def stream_component(dut):
+    p = read_params()
+    await CHECKS[p["kind"]](dut, p)
