@@ -1,0 +1,278 @@
+"""Train a network from ``model.nets`` and export it as an xnorflow network file.
+
+    python -m model.train --arch cnv --dataset cifar10 --epochs 200 --out runs/cnv
+
+Adam with a per-step cosine learning-rate schedule (linear warm-up over the first 5% of the
+first epoch's steps), cross-entropy, latent weights clamped to [-1, 1] after each step (binary models),
+random crop (4 pixels of zero padding) + horizontal flip for CIFAR-10. Every epoch appends one JSON
+line to ``OUT/log.jsonl`` and rewrites ``OUT/checkpoint.pt`` (tensors and plain values only: it
+loads with ``torch.load(..., weights_only=True)``); ``--resume`` continues from it. At the end a
+binary model is exported to ``OUT/<arch>.json``/``.npz`` with the golden-vs-PyTorch check on the
+test split, and ``OUT/summary.json`` records the figures.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from model.data import DEFAULT_PATHS, DatasetError
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "log.jsonl"
+SUMMARY = "summary.json"
+DEFAULT_LR = {"binary": 0.005, "fp32": 0.001}
+
+
+class TrainError(ValueError):
+    """A bad combination of options or a checkpoint that does not fit (one-line message)."""
+
+
+def parse_args(argv=None):
+    from model.nets import ARCHS, PRECISIONS
+
+    parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--arch", required=True, choices=list(ARCHS), help="network topology")
+    parser.add_argument("--dataset", required=True, choices=list(DEFAULT_PATHS))
+    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument("--data", help="dataset path (default: $XNORFLOW_<DATASET> or the shared copy)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--lr", type=float, help="peak learning rate (default 0.005 binary, 0.001 fp32)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--precision", choices=list(PRECISIONS), default="binary")
+    parser.add_argument("--limit-train", type=int, help="train on the first N training images only")
+    parser.add_argument("--limit-test", type=int, help="test (and check the export) on the first N test images")
+    parser.add_argument("--no-augment", action="store_true", help="no random crop/flip (CIFAR-10)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    args = parser.parse_args(argv)
+    for name in ("epochs", "batch_size", "limit_train", "limit_test", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "epochs" else 1):
+            parser.error(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'epochs' else 'positive'}, not {value}")
+    if args.lr is not None and not args.lr > 0:
+        parser.error(f"--lr must be positive, not {args.lr}")
+    if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
+        parser.error(f"--device must be cpu or cuda, not {args.device!r}")
+    if args.lr is None:
+        args.lr = DEFAULT_LR[args.precision]
+    return args
+
+
+def lr_at(step, total, peak, warmup):
+    """Linear warm-up to ``peak`` over ``warmup`` steps, then cosine down to 0 at ``total``."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+class Progress:
+    """tqdm when installed, else a progress line (rewritten in place on a terminal)."""
+
+    def __init__(self, total, desc):
+        self.total, self.desc, self.start = total, desc, time.time()
+        try:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc=desc, leave=False, file=sys.stderr)
+        except ImportError:
+            self.bar = None
+            self.every = max(1, total // 20)
+            self.tty = sys.stderr.isatty()
+
+    def update(self, done, **info):
+        text = "  ".join(f"{k} {v}" for k, v in info.items())
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            self.bar.set_postfix_str(text, refresh=False)
+        elif done == self.total or done % self.every == 0:
+            line = f"{self.desc} {done}/{self.total}  {text}  {time.time() - self.start:.0f}s"
+            print(("\r" + line) if self.tty else line, end="" if self.tty else "\n",
+                  file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+        elif self.tty:
+            print(file=sys.stderr)
+
+
+def evaluate(model, images, labels, device, batch=500):
+    """Top-1 accuracy of the PyTorch model (eval mode) on uint8 HWC images."""
+    import torch
+    from model.quant import pixels_to_input
+
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, images.shape[0], batch):
+            x = pixels_to_input(images[start:start + batch]).to(device)
+            pred = model(x).argmax(1).cpu().numpy()
+            correct += int((pred == labels[start:start + batch]).sum())
+    return correct / max(1, images.shape[0])
+
+
+def _save_checkpoint(path, state):
+    import torch
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def train(args):
+    import torch
+    from model.augment import check_images, load_splits, random_crop_flip
+    from model.nets import build_model, DATASET_SHAPES
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainError(f"--device {args.device}: CUDA is not available on this machine")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    out = args.out
+    started = time.time()
+
+    train_x, train_y, test_x, test_y, split_note = load_splits(args.dataset, args.data)
+    shape = DATASET_SHAPES[args.dataset]
+    check_images(train_x, shape, f"{args.dataset} train")
+    check_images(test_x, shape, f"{args.dataset} test")
+    if args.limit_train:
+        train_x, train_y = train_x[:args.limit_train], train_y[:args.limit_train]
+        split_note += f"; training limited to the first {train_x.shape[0]} images"
+    if args.limit_test:
+        test_x, test_y = test_x[:args.limit_test], test_y[:args.limit_test]
+        split_note += f"; testing limited to the first {test_x.shape[0]} images"
+    classes = int(max(train_y.max(), test_y.max())) + 1 if train_y.size else 10
+    classes = max(classes, 10)
+
+    torch.manual_seed(args.seed)
+    model = build_model(args.arch, shape, classes, args.precision).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    config = {"arch": args.arch, "dataset": args.dataset, "precision": args.precision,
+              "classes": classes, "seed": args.seed, "batch_size": args.batch_size,
+              "lr": args.lr, "limit_train": args.limit_train, "augment": not args.no_augment}
+    start_epoch, history = 0, []
+    ckpt_path = out / CHECKPOINT
+    if args.resume:
+        if not ckpt_path.exists():
+            raise TrainError(f"--resume: no checkpoint {ckpt_path}")
+        try:
+            state = torch.load(ckpt_path, map_location=device, weights_only=True)
+            state["config"], state["model"], state["optimizer"], state["epoch"], state["history"]
+        except Exception as error:      # torch raises many kinds for a bad file
+            raise TrainError(f"--resume: {ckpt_path} is not a readable checkpoint "
+                             f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
+        for key in ("arch", "dataset", "precision", "classes"):
+            if state["config"].get(key) != config[key]:
+                raise TrainError(f"--resume: {ckpt_path} was trained with {key}={state['config'].get(key)!r}, "
+                                 f"not {config[key]!r}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, history = int(state["epoch"]), list(state["history"])
+        print(f"resuming {ckpt_path} after epoch {start_epoch}", file=sys.stderr)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / LOG).write_text("")
+
+    x_all = torch.from_numpy(train_x).permute(0, 3, 1, 2).contiguous()      # uint8 NCHW
+    y_all = torch.from_numpy(train_y.astype(np.int64))
+    n = x_all.shape[0]
+    steps = math.ceil(n / args.batch_size)
+    total = steps * args.epochs
+    warmup = max(1, int(0.05 * steps)) if args.epochs else 1
+    augment = args.dataset == "cifar10" and not args.no_augment
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    for epoch in range(start_epoch, args.epochs):
+        tick = time.time()
+        generator = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)
+        order = torch.randperm(n, generator=generator)
+        model.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        bar = Progress(steps, f"epoch {epoch + 1}/{args.epochs}")
+        for i in range(steps):
+            lr = lr_at(epoch * steps + i, total, args.lr, warmup)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            index = order[i * args.batch_size:(i + 1) * args.batch_size]
+            xb = x_all[index]
+            if augment:
+                xb = random_crop_flip(xb, generator)
+            xb = xb.to(device).float().div_(255.0)
+            yb = y_all[index].to(device)
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            model.clip_weights()
+            loss_sum += float(loss.detach()) * yb.shape[0]
+            correct += int((logits.argmax(1) == yb).sum())
+            seen += yb.shape[0]
+            bar.update(i + 1, loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.1f}%")
+        bar.close()
+        train_seconds = time.time() - tick
+        test_acc = evaluate(model, test_x, test_y, device)
+        record = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
+                  "test_acc": test_acc, "seconds": time.time() - tick, "train_seconds": train_seconds,
+                  "lr": lr}
+        history.append(record)
+        with open(out / LOG, "a") as log:
+            log.write(json.dumps(record) + "\n")
+        _save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                     "epoch": epoch + 1, "config": config, "history": history})
+        print(f"epoch {epoch + 1}/{args.epochs}: loss {record['loss']:.4f}  train {100 * record['train_acc']:.2f}%  "
+              f"test {100 * test_acc:.2f}%  {record['seconds']:.1f}s  lr {lr:.2e}", file=sys.stderr)
+
+    summary = {"arch": args.arch, "dataset": args.dataset, "precision": args.precision,
+               "split": split_note, "train_images": int(n), "test_images": int(test_x.shape[0]),
+               "epochs": args.epochs, "config": config,
+               "torch_test_top1": evaluate(model, test_x, test_y, device)}
+    if args.precision == "binary":
+        from model.export import export_network
+
+        model.to("cpu")
+        bar = Progress(test_x.shape[0], "golden check")
+        net_path = out / f"{args.arch}.json"
+        _, report = export_network(
+            model, net_path, check_images=test_x, check_labels=test_y,
+            description=f"{args.arch} trained on {args.dataset} ({args.epochs} epochs); {split_note}",
+            progress=lambda done, all_: bar.update(done))
+        bar.close()
+        summary["export"] = report
+        check = report["check"]
+        print(f"exported {net_path}: golden top-1 {100 * check['golden_top1']:.2f}% "
+              f"top-5 {100 * check['golden_top5']:.2f}%, PyTorch top-1 {100 * check['torch_top1']:.2f}%; "
+              f"golden == PyTorch on {check['agree']}/{check['images']} test images, "
+              f"{check['exact_ties']} exact ties", file=sys.stderr)
+    summary["seconds"] = time.time() - started
+    tmp = out / (SUMMARY + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(tmp, out / SUMMARY)
+    return summary
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from model.nets import ArchError
+    from model.export import ExportError
+
+    try:
+        train(args)
+    except (DatasetError, ArchError, TrainError, ExportError) as error:
+        print(f"python -m model.train: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the last finished epoch is in the checkpoint", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

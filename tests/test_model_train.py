@@ -1,0 +1,141 @@
+"""Training CLI smoke runs on a few hundred synthetic images, resume, evaluation, one-line errors."""
+import gzip
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("brevitas")
+
+from gen.ir import load_network                    # noqa: E402
+from model import eval as model_eval               # noqa: E402
+from model import train                            # noqa: E402
+from model.augment import load_splits, random_crop_flip  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cifar_batches(directory, per_batch=40, test=40, seed=0):
+    """A synthetic CIFAR-10 in the official python-batch layout (two easy classes by colour)."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir()
+    for name, n in [(f"data_batch_{i}", per_batch) for i in range(1, 6)] + [("test_batch", test)]:
+        labels = rng.integers(0, 2, n)
+        images = rng.integers(0, 128, (n, 3, 32, 32)).astype(np.uint8)
+        images[labels == 1, 0] += 120                       # class 1: more red
+        with open(directory / name, "wb") as f:
+            pickle.dump({b"data": images.reshape(n, -1), b"labels": labels.tolist()}, f)
+    return directory
+
+
+def _mnist_idx(directory, n=250, seed=0):
+    rng = np.random.default_rng(seed)
+    directory.mkdir()
+    images = rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    header = lambda magic, dims: magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims)
+    with gzip.open(directory / "t10k-images-idx3-ubyte.gz", "wb") as f:
+        f.write(header(0x803, (n, 28, 28)) + images.tobytes())
+    with gzip.open(directory / "t10k-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(header(0x801, (n,)) + labels.tobytes())
+    return directory
+
+
+def test_train_export_resume_eval(tmp_path, capsys):
+    data = _cifar_batches(tmp_path / "cifar")
+    out = tmp_path / "run"
+    common = ["--arch", "tiny-cnv", "--dataset", "cifar10", "--data", str(data), "--out", str(out),
+              "--batch-size", "50", "--seed", "1"]
+    assert train.main(common + ["--epochs", "1"]) == 0
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 1
+    assert set(log[0]) >= {"epoch", "loss", "train_acc", "test_acc", "seconds", "lr"}
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 1 and state["config"]["arch"] == "tiny-cnv"
+    summary = json.loads((out / "summary.json").read_text())
+    check = summary["export"]["check"]
+    assert summary["train_images"] == 200 and summary["test_images"] == 40
+    assert check["agree"] == check["images"] == 40
+    net = load_network(out / "tiny-cnv.json")
+    assert net.input.shape == (32, 32, 3)
+
+    assert train.main(common + ["--epochs", "2", "--resume"]) == 0
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2]
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 2
+    top1 = json.loads((out / "summary.json").read_text())["export"]["check"]["golden_top1"]
+
+    capsys.readouterr()
+    assert model_eval.main(["--model", str(out / "tiny-cnv.json"), "--dataset", "cifar10",
+                            "--data", str(data)]) == 0
+    printed = capsys.readouterr().out
+    assert f"top-1 {100 * top1:.2f}%" in printed and "top-5" in printed
+
+    # resuming into a run of another architecture is refused with one line
+    assert train.main(["--arch", "tiny-mlp"] + common[2:] + ["--epochs", "2", "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "trained with arch='tiny-cnv'" in err[0]
+
+
+def test_mnist_split_and_fp32(tmp_path):
+    data = _mnist_idx(tmp_path / "mnist")
+    train_x, _, test_x, _, note = load_splits("mnist", data)
+    assert train_x.shape == (200, 28, 28, 1) and test_x.shape == (50, 28, 28, 1)
+    assert "images 0..199 (200) train" in note
+    out = tmp_path / "fp"
+    assert train.main(["--arch", "tiny-mlp", "--dataset", "mnist", "--data", str(data), "--out", str(out),
+                       "--epochs", "1", "--precision", "fp32", "--batch-size", "100"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["precision"] == "fp32" and "export" not in summary
+    assert "held-out test" in summary["split"]
+
+
+def test_augmentation_crops_and_flips():
+    gen = torch.Generator().manual_seed(0)
+    batch = torch.arange(2 * 3 * 8 * 8, dtype=torch.int64).reshape(2, 3, 8, 8).to(torch.uint8)
+    same = random_crop_flip(batch, gen, pad=0, flip=False)
+    assert torch.equal(same, batch)
+    flipped = random_crop_flip(batch, gen, pad=0, flip=True)
+    for i in range(2):
+        assert torch.equal(flipped[i], batch[i]) or torch.equal(flipped[i], batch[i].flip(-1))
+    cropped = random_crop_flip(batch, gen, pad=2, flip=False)
+    padded = torch.nn.functional.pad(batch, (2, 2, 2, 2))
+    for i in range(2):
+        assert any(torch.equal(cropped[i], padded[i, :, y:y + 8, x:x + 8]) for y in range(5) for x in range(5))
+
+
+def test_lr_schedule():
+    lrs = [train.lr_at(step, 100, 0.01, 5) for step in range(100)]
+    assert lrs[4] == pytest.approx(0.01) and max(lrs) == pytest.approx(0.01)
+    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:])) and lrs[-1] < 1e-4
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--arch", "resnet", "--dataset", "cifar10"], "invalid choice: 'resnet'"),
+    (["--arch", "cnv", "--dataset", "cifar10", "--data", "/nonexistent/cifar"], "no such file or directory"),
+])
+def test_cli_errors_are_one_line(tmp_path, args, message):
+    result = subprocess.run([sys.executable, "-m", "model.train", *args, "--epochs", "1",
+                             "--out", str(tmp_path / "o")], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and message in errors[0]
+
+
+def test_eval_errors(tmp_path, capsys):
+    assert model_eval.main(["--model", str(tmp_path / "missing.json"), "--dataset", "mnist"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such network file" in err[0]
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"not a dataset")
+    assert train.main(["--arch", "tiny-cnv", "--dataset", "cifar10", "--data", str(bad),
+                       "--out", str(tmp_path / "o"), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a CIFAR-10" in err[0]
