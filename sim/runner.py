@@ -40,6 +40,15 @@ def component_verilog(component, name):
     return verilog.convert(component, name=name, emit_src=False)
 
 
+def lint(verilog_path):
+    """``verilator --lint-only`` on one file; returns the completed process (exit code 0: clean)."""
+    import subprocess
+
+    setup_verilator_env()
+    return subprocess.run(["verilator", "--lint-only", str(verilog_path)], capture_output=True,
+                          text=True)
+
+
 class SimulationFailed(AssertionError):
     """A cocotb test reported failures, or the simulator did not finish."""
 

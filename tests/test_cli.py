@@ -7,7 +7,7 @@ import pytest
 
 from gen.fold import load_fold
 from gen.ir import load_network
-from sim.runner import setup_verilator_env
+from sim.runner import lint
 
 
 def gen(*args):
@@ -36,10 +36,8 @@ def test_build_of_the_shipped_network_writes_a_lint_clean_project(tmp_path):
     tcl = (out / "vivado" / "build.tcl").read_text()
     for needle in ("create_project", "xczu7ev-ffvc1156-2-e", "xnorflow_top.v", "synth_1", "impl_1"):
         assert needle in tcl
-    setup_verilator_env()
-    lint = subprocess.run(["verilator", "--lint-only", str(out / "xnorflow_top.v")],
-                          capture_output=True, text=True)
-    assert lint.returncode == 0, lint.stderr[-3000:]
+    result = lint(out / "xnorflow_top.v")
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_a_failing_build_leaves_no_output_directory(tmp_path):
