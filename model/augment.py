@@ -47,7 +47,8 @@ def random_crop_flip(batch, generator, *, pad=4, flip=True):
     """Random crop with ``pad`` pixels of zero padding and random horizontal flips.
 
     ``batch``: uint8 (or float) tensor ``[N, C, H, W]``; the same shape comes back. One random
-    offset and flip per image, drawn from ``generator`` (a ``torch.Generator``), done by indexing.
+    offset and flip per image, drawn from ``generator`` (a CPU ``torch.Generator``), done by indexing
+    on the batch's device.
     """
     import torch
 
@@ -60,7 +61,9 @@ def random_crop_flip(batch, generator, *, pad=4, flip=True):
     if flip:
         flipped = torch.rand(n, generator=generator) < 0.5
         cols = torch.where(flipped[:, None], cols.flip(1), cols)
-    index = torch.arange(n)[:, None, None]
+    device = batch.device          # the random draws stay on the generator's (CPU) device
+    rows, cols = rows.to(device), cols.to(device)
+    index = torch.arange(n, device=device)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[index, rows[:, :, None], cols[:, None, :]]   # [N, H, W, C]
     return out.permute(0, 3, 1, 2).contiguous()
 

@@ -180,10 +180,16 @@ def train(args):
         out.mkdir(parents=True, exist_ok=True)
         (out / LOG).write_text("")
 
-    x_all = torch.from_numpy(train_x).permute(0, 3, 1, 2).contiguous()      # uint8 NCHW
-    y_all = torch.from_numpy(train_y.astype(np.int64))
+    # the whole training set as uint8 NCHW on the device (CIFAR-10: 150 MB); batches are cut,
+    # augmented and converted to float there
+    x_all = torch.from_numpy(train_x).permute(0, 3, 1, 2).contiguous().to(device)
+    y_all = torch.from_numpy(train_y.astype(np.int64)).to(device)
     n = x_all.shape[0]
+    if n < 2:
+        raise TrainError(f"{n} training image(s): batch norm needs at least 2")
     steps = math.ceil(n / args.batch_size)
+    if n % args.batch_size == 1:
+        steps -= 1          # a last batch of one image breaks batch norm: skip it this epoch
     total = steps * args.epochs
     warmup = max(1, int(0.05 * steps)) if args.epochs else 1
     augment = args.dataset == "cifar10" and not args.no_augment
@@ -200,12 +206,12 @@ def train(args):
             lr = lr_at(epoch * steps + i, total, args.lr, warmup)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            index = order[i * args.batch_size:(i + 1) * args.batch_size]
+            index = order[i * args.batch_size:(i + 1) * args.batch_size].to(device)
             xb = x_all[index]
             if augment:
                 xb = random_crop_flip(xb, generator)
-            xb = xb.to(device).float().div_(255.0)
-            yb = y_all[index].to(device)
+            xb = xb.float().div_(255.0)
+            yb = y_all[index]
             logits = model(xb)
             loss = loss_fn(logits, yb)
             optimizer.zero_grad(set_to_none=True)
