@@ -41,8 +41,9 @@ class MatrixVectorUnit(wiring.Component):
     (``MW/simd`` words of ``simd`` lanes of ``in_shape``) form one input vector ``x``; for each one
     the unit emits ``MH/pe`` words of ``pe`` lanes on ``o``, word ``nf`` lane ``p`` being output
     channel ``c = nf*pe + p``. Its score is ``acc[c] = sum_j (w[c, j] ? x_j : -x_j)``, binary
-    inputs (``in_shape=unsigned(1)``) counting as ±1 and ``signed(n)`` ones (2 ≤ n ≤ 8) as
-    integers.
+    inputs (``in_shape=unsigned(1)``) counting as ±1, ternary ones (``in_shape=unsigned(2)``,
+    counts 0, 1, 2) as −1, 0, +1 (count 3 does not occur; it would count as 0) and ``signed(n)``
+    ones (2 ≤ n ≤ 8) as integers.
 
     Without ``thresholds`` the output element is ``acc[c]`` itself, as the smallest ``signed``
     shape that holds ``±MW*max|x|``. With an ``[MH, T]`` integer array of ``thresholds`` it is the
@@ -71,9 +72,10 @@ class MatrixVectorUnit(wiring.Component):
             in_shape = Shape.cast(in_shape)
         except TypeError:
             raise TypeError(f"in_shape must be a shape, not {in_shape!r}") from None
-        if in_shape != unsigned(1) and not (in_shape.signed and 2 <= in_shape.width <= 8):
-            raise ValueError(
-                f"in_shape must be unsigned(1) or signed(n) with 2 <= n <= 8, not {in_shape!r}")
+        if in_shape not in (unsigned(1), unsigned(2)) and not (in_shape.signed
+                                                              and 2 <= in_shape.width <= 8):
+            raise ValueError(f"in_shape must be unsigned(1) (binary), unsigned(2) (ternary "
+                             f"counts) or signed(n) with 2 <= n <= 8, not {in_shape!r}")
         self.weights, self.mh, self.mw, self.in_shape = weights, mh, mw, in_shape
         self.pe = _divisor("pe", pe, mh, "MH")
         self.simd = _divisor("simd", simd, mw, "MW")
@@ -95,7 +97,8 @@ class MatrixVectorUnit(wiring.Component):
 
         # Binary layers accumulate the popcount p of XNOR(x, w), and acc = 2*p - MW.
         self.binary = in_shape == unsigned(1)
-        bound = mw * (1 if self.binary else 2 ** (in_shape.width - 1))
+        self.ternary = in_shape == unsigned(2)
+        bound = mw * (1 if self.binary or self.ternary else 2 ** (in_shape.width - 1))
         self._acc_range = range(mw + 1) if self.binary else range(-bound, bound + 1)
         if thresholds is None:
             self.out_shape = Shape.cast(range(-bound, bound + 1))
@@ -172,11 +175,18 @@ class MatrixVectorUnit(wiring.Component):
         for p in range(pe):
             bits = weight_read.data[p * simd:(p + 1) * simd]
             if self.binary:
-                terms = [~(x[k] ^ bits[k]) for k in range(simd)]
+                added = _sum_tree([~(x[k] ^ bits[k]) for k in range(simd)])
+            elif self.ternary:
+                # Count 0 is -1 (0b00), 1 is 0 (0b01), 2 is +1 (0b10): bit 0 clear marks a
+                # nonzero value and bit 1 its sign, so a step adds
+                # 2*popcount(nonzero & XNOR(sign, w)) - popcount(nonzero).
+                nonzero = [~x[k][0] for k in range(simd)]
+                agree = [nonzero[k] & ~(x[k][1] ^ bits[k]) for k in range(simd)]
+                added = 2 * _sum_tree(agree) - _sum_tree(nonzero)
             else:
-                terms = [Mux(bits[k], x[k], -x[k]) for k in range(simd)]
+                added = _sum_tree([Mux(bits[k], x[k], -x[k]) for k in range(simd)])
             with m.If(advance & valid1):
-                m.d.sync += acc[p].eq(Mux(sf1 == 0, 0, acc[p]) + _sum_tree(terms))
+                m.d.sync += acc[p].eq(Mux(sf1 == 0, 0, acc[p]) + added)
 
         if self.thresholds is None:
             results = [2 * a - mw if self.binary else a for a in acc]

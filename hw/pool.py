@@ -1,5 +1,5 @@
-"""Binary max-pooling."""
-from amaranth import Module, Mux, Signal, unsigned
+"""Max-pooling of binary and ternary feature maps."""
+from amaranth import Cat, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -9,35 +9,45 @@ from hw.window import lanes_dividing, positive
 
 
 class MaxPool(wiring.Component):
-    """Max-pools each ``[height, width, channels]`` binary frame on ``i`` over ``kernel x kernel``.
+    """Max-pools each ``[height, width, channels]`` frame on ``i`` over ``kernel x kernel``.
 
-    ``i`` and ``o`` carry words of ``simd`` binary lanes (bit 1 ↔ +1, bit 0 ↔ −1), frames in raster
-    order, channels fastest (``channels/simd`` words per pixel). The stride is ``kernel``; as in
+    ``i`` and ``o`` carry words of ``simd`` lanes of ``elem_shape``: ``unsigned(1)`` for binary
+    values (bit 1 ↔ +1, bit 0 ↔ −1), ``unsigned(2)`` for ternary counts (0, 1, 2 ↔ −1, 0, +1),
+    frames in raster order, channels fastest (``channels/simd`` words per pixel). The stride is ``kernel``; as in
     PyTorch's floor mode, ``out_height = height // kernel`` and ``out_width = width // kernel``,
     and the input rows and columns beyond ``out_height*kernel`` and ``out_width*kernel`` are
-    taken and dropped. Output pixel ``(oy, ox)`` channel ``c`` is the maximum, i.e. the OR of the
-    bits, of input ``(oy*kernel + ky, ox*kernel + kx, c)`` over ``ky, kx < kernel``; output pixels
+    taken and dropped. Output pixel ``(oy, ox)`` channel ``c`` is the maximum (for bits the OR,
+    for counts the largest count) of input ``(oy*kernel + ky, ox*kernel + kx, c)`` over ``ky, kx < kernel``; output pixels
     leave in raster order, channels fastest.
 
     One input word is taken per cycle unless ``o`` holds a word that is not taken. An output word
     is on ``o`` one cycle after the last input word of its window was taken.
     """
 
-    def __init__(self, *, height, width, channels, kernel, simd):
+    def __init__(self, *, height, width, channels, kernel, simd, elem_shape=unsigned(1)):
         self.height = positive("height", height)
         self.width = positive("width", width)
         self.channels = positive("channels", channels)
         self.kernel = positive("kernel", kernel)
         self.simd = lanes_dividing(simd, channels)
+        try:
+            shape = Shape.cast(elem_shape)
+        except TypeError:
+            shape = None
+        if shape not in (unsigned(1), unsigned(2)):
+            raise ValueError(f"elem_shape must be unsigned(1) (bits) or unsigned(2) (ternary "
+                             f"counts), not {elem_shape!r}")
+        self.elem_shape = shape
         if kernel > height or kernel > width:
             raise ValueError(f"kernel must be at most height={height} and width={width}, "
                              f"not {kernel}")
         self.out_height, self.out_width = height // kernel, width // kernel
-        signature = lanes_signature(unsigned(1), simd)
+        signature = lanes_signature(shape, simd)
         super().__init__({"i": In(signature), "o": Out(signature)})
 
     def elaborate(self, platform):
-        # The OR of an output row's windows so far is kept per (ox, channel word) in `partial`.
+        # The maximum (for bits: the OR) of an output row's windows so far is kept per
+        # (ox, channel word) in `partial`.
         # Each input word is read-modified-written there: the read is issued as the word is
         # taken (stage 0) and the OR is written back in stage 1. With one word per pixel the
         # next word of a window reads that address in the same cycle as the write, so the read
@@ -45,7 +55,8 @@ class MaxPool(wiring.Component):
         # partial; its last one is not written back but goes to `o`, straight from stage 1.
         m = Module()
         k, words = self.kernel, self.channels // self.simd
-        m.submodules.partial = partial = Memory(shape=unsigned(self.simd),
+        width = self.elem_shape.width
+        m.submodules.partial = partial = Memory(shape=unsigned(self.simd * width),
                                                 depth=self.out_width * words, init=[])
         write = partial.write_port()
         read = partial.read_port(transparent_for=(write,))
@@ -73,13 +84,19 @@ class MaxPool(wiring.Component):
                                  oy.eq(Mux(last_y, 0, oy + last_ky))]
 
         # Stage 1: OR the word into its window's partial result.
-        valid, data, addr = Signal(), Signal(self.simd), Signal.like(read.addr)
+        valid, data, addr = Signal(), Signal(self.simd * width), Signal.like(read.addr)
         first, last = Signal(), Signal()
         with m.If(advance):
             m.d.sync += [valid.eq(take & (ox < self.out_width) & (oy < self.out_height)),
                          data.eq(self.i.payload), addr.eq(read.addr),
                          first.eq((kx == 0) & (ky == 0)), last.eq(last_kx & last_ky)]
-        merged = Mux(first, data, data | read.data)
+        if width == 1:
+            larger = data | read.data
+        else:
+            lanes = [(data[j * width:(j + 1) * width], read.data[j * width:(j + 1) * width])
+                     for j in range(self.simd)]
+            larger = Cat(Mux(new > old, new, old) for new, old in lanes)
+        merged = Mux(first, data, larger)
         m.d.comb += [write.addr.eq(addr), write.data.eq(merged),
                      write.en.eq(valid & ~last),
                      self.o.valid.eq(valid & last), self.o.payload.eq(merged)]

@@ -31,6 +31,7 @@ CONFIGS = {
     "binary-T3-mixed-pe1-simd1": Config(3, 5, 1, 1, unsigned(1), 3, True, 0.5, 0.7),
     "binary-T2-fully-parallel": Config(4, 7, 4, 7, unsigned(1), 2, True, 0.6, 0.5),
     "int3-T2-mixed-pe-mh-simd1": Config(5, 6, 5, 1, signed(3), 2, True, 0.7, 0.6),
+    "ternary-T2-mixed": Config(6, 20, 3, 5, unsigned(2), 2, True, 0.6, 0.6),
 }
 
 
@@ -42,16 +43,18 @@ def _data(config, seed, count):
     Everything but the vectors is independent of ``count``, so runs of one seed share a build.
     """
     rng = np.random.default_rng(seed)
-    binary = config.in_shape == unsigned(1)
+    binary, ternary = config.in_shape == unsigned(1), config.in_shape == unsigned(2)
+    kind = {"binary": binary, "ternary": ternary}
     weights = rng.integers(0, 2, (config.mh, config.mw))
     half = 1 if binary else 2 ** (config.in_shape.width - 1)
-    low, high, bound = (0, 2, config.mw) if binary else (-half, half, config.mw * half)
+    low, high, bound = ((0, 2, config.mw) if binary else (0, 3, config.mw) if ternary
+                        else (-half, half, config.mw * half))
     pool = rng.integers(low, high, (4, config.mw))
     thresholds = direction = None
     if config.t is not None:
         shape = (config.mh, config.t)
-        reached = reference(weights, pool, binary=binary)[rng.integers(4, size=shape),
-                                                          np.arange(config.mh)[:, None]]
+        reached = reference(weights, pool, **kind)[rng.integers(4, size=shape),
+                                                   np.arange(config.mh)[:, None]]
         beyond = rng.choice([-1, 1], shape) * (bound + rng.choice([0, 1, 2, 10**9], shape))
         thresholds = np.where(rng.random(shape) < 0.15, beyond,
                               reached + rng.choice([-1, 0, 0, 0, 1], shape))
@@ -61,7 +64,7 @@ def _data(config, seed, count):
     vectors = rng.integers(low, high, (count, config.mw))
     vectors[::2] = pool[rng.integers(4, size=(count + 1) // 2)]
     if thresholds is not None:
-        ties = reference(weights, vectors, binary=binary)[:, :, None] == thresholds
+        ties = reference(weights, vectors, **kind)[:, :, None] == thresholds
         assert ties.sum() >= count // 4, "too few ties to test"
     return weights, thresholds, direction, vectors
 
@@ -74,8 +77,8 @@ def _simulate(config, *, seed, count, valid_probability, ready_probability, chec
               "vectors": vectors}
     params = {key: None if a is None else a.tolist() for key, a in arrays.items()}
     params.update(seed=seed, pe=config.pe, simd=config.simd, binary=config.in_shape == unsigned(1),
-                  in_width=config.in_shape.width, out_width=unit.out_shape.width,
-                  out_signed=unit.out_shape.signed, valid_probability=valid_probability,
+                  ternary=config.in_shape == unsigned(2), in_width=config.in_shape.width,
+                  out_width=unit.out_shape.width, out_signed=unit.out_shape.signed, valid_probability=valid_probability,
                   ready_probability=ready_probability, check_timing=check_timing,
                   latency=unit.latency)
     run_cocotb(verilog_text=component_verilog(unit, "mvu"), toplevel="mvu",
@@ -103,6 +106,8 @@ def test_mvu_shapes_and_cycles():
     assert unit.in_shape == unsigned(1) and unit.out_shape == signed(6)  # ±27
     assert unit.cycles_per_vector == 6
     assert MatrixVectorUnit(weights=w, pe=1, simd=1, in_shape=signed(8)).out_shape == signed(13)
+    ternary = MatrixVectorUnit(weights=w, pe=1, simd=1, in_shape=unsigned(2))
+    assert ternary.ternary and not ternary.binary and ternary.out_shape == signed(6)  # ±27
     for t, shape in ((1, unsigned(1)), (2, unsigned(2)), (3, unsigned(2)), (4, unsigned(3))):
         unit = MatrixVectorUnit(weights=w, thresholds=np.zeros((6, t), int), pe=6, simd=27)
         assert unit.out_shape == shape and unit.cycles_per_vector == 1
@@ -120,7 +125,8 @@ W = np.ones((4, 6), int)
     ({"pe": 0}, ValueError, "pe must divide MH=4"),
     ({"pe": 2.0}, TypeError, "pe must be an integer, not 2.0"),
     ({"simd": 4}, ValueError, r"simd must divide MW=6 \(one of \[1, 2, 3, 6\]\), not 4"),
-    ({"in_shape": unsigned(2)}, ValueError, r"in_shape must be unsigned\(1\) or signed\(n\)"),
+    ({"in_shape": unsigned(3)}, ValueError,
+     r"in_shape must be unsigned\(1\) \(binary\), unsigned\(2\) \(ternary counts\) or signed\(n\)"),
     ({"in_shape": signed(9)}, ValueError, r"not signed\(9\)"),
     ({"in_shape": signed(1)}, ValueError, r"not signed\(1\)"),
     ({"in_shape": "int8"}, TypeError, "in_shape must be a shape, not 'int8'"),

@@ -8,14 +8,15 @@ from sim.params import read_params
 from sim.streams import StreamSink, StreamSource, start_clock_and_reset
 
 
-def reference(weights, vectors, thresholds=None, direction=None, *, binary):
+def reference(weights, vectors, thresholds=None, direction=None, *, binary, ternary=False):
     """Output elements ``[V, MH]`` of the unit for input ``vectors`` ``[V, MW]``.
 
-    Binary inputs and weights count as ±1; without ``thresholds`` the result is the score itself.
+    Binary inputs and weights count as ±1, ternary counts 0/1/2 as −1/0/+1; without
+    ``thresholds`` the result is the score itself.
     """
     signs = 2 * np.asarray(weights, np.int64) - 1
     x = np.asarray(vectors, np.int64)
-    acc = (2 * x - 1 if binary else x) @ signs.T
+    acc = (2 * x - 1 if binary else x - 1 if ternary else x) @ signs.T
     if thresholds is None:
         return acc
     t = np.asarray(thresholds, np.int64)[None]
@@ -31,7 +32,7 @@ async def matches_reference(dut):
     nf_count, sf_count = mh // pe, len(p["weights"][0]) // simd
     vectors = np.array(p["vectors"])
     expected = reference(p["weights"], vectors, p["thresholds"], p["direction"],
-                         binary=p["binary"])
+                         binary=p["binary"], ternary=p["ternary"])
 
     await start_clock_and_reset(dut)
     source = StreamSource(dut, "i", lanes=simd, width=p["in_width"],

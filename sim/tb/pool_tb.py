@@ -9,7 +9,7 @@ from sim.streams import StreamSink, StreamSource, start_clock_and_reset
 
 
 def maxpool_reference(frame, *, kernel):
-    """The element stream of an ``[H, W, C]`` bit frame max-pooled with stride ``kernel``
+    """The element stream of an ``[H, W, C]`` frame (bits or ternary counts) max-pooled with stride ``kernel``
     (PyTorch floor mode: trailing rows and columns that fill no window are dropped)."""
     height, width, channels = frame.shape
     out_height, out_width = height // kernel, width // kernel
@@ -23,14 +23,20 @@ async def pooling_matches_reference(dut):
     p = read_params()
     simd = p["simd"]
     rng = np.random.default_rng(p["seed"])
-    # Mostly -1, so that a window's OR is often 0 and a lost or misplaced +1 shows.
-    frames = (rng.random((p["frames"], p["height"], p["width"], p["channels"])) < 0.15).astype(int)
+    # Mostly -1, so that a window's maximum is often -1 and a lost or misplaced larger value
+    # shows; ternary counts (width 2) are 0, 1, 2 for -1, 0, +1.
+    shape = (p["frames"], p["height"], p["width"], p["channels"])
+    width = p.get("width_bits", 1)
+    if width == 1:
+        frames = (rng.random(shape) < 0.15).astype(int)
+    else:
+        frames = rng.choice(3, size=shape, p=[0.7, 0.2, 0.1])
     expected = np.concatenate([maxpool_reference(f, kernel=p["kernel"]) for f in frames])
     words_per_frame = len(expected) // simd // len(frames)
     await start_clock_and_reset(dut)
-    source = StreamSource(dut, "i", lanes=simd, width=1,
+    source = StreamSource(dut, "i", lanes=simd, width=width,
                           valid_probability=p["valid_probability"], rng=random.Random(p["seed"]))
-    sink = StreamSink(dut, "o", lanes=simd, width=1, ready_probability=p["ready_probability"],
+    sink = StreamSink(dut, "o", lanes=simd, width=width, ready_probability=p["ready_probability"],
                       rng=random.Random(p["seed"] + 1))
     cocotb.start_soon(source.send(frames.reshape(-1, simd).tolist()))
     got, cycles = await sink.receive(len(expected) // simd)
