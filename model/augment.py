@@ -9,9 +9,24 @@ Splits (``load_splits``):
 """
 from pathlib import Path
 
+import numpy as np
+
 from model.data import DatasetError, dataset_path, load_dataset
 
 MNIST_TRAIN_FRACTION = 0.8
+SUBSET_SEED = 20261122
+
+
+def subset(images, labels, limit):
+    """A fixed random subset of ``limit`` images (in their original order), the same in every run.
+
+    Not the first ``limit``: the CIFAR-10 JPEG copy is sorted by class, so its first images are
+    all airplanes. ``limit`` of ``None`` (or at least the size) returns everything.
+    """
+    if limit is None or limit >= images.shape[0]:
+        return images, labels
+    keep = np.sort(np.random.default_rng(SUBSET_SEED).permutation(images.shape[0])[:limit])
+    return images[keep], labels[keep]
 
 
 def _has_mnist_train(path):

@@ -21,7 +21,8 @@ def parse_args(argv=None):
     parser.add_argument("--model", required=True, help="network file (.json header, .npz beside it)")
     parser.add_argument("--dataset", required=True, choices=list(DEFAULT_PATHS))
     parser.add_argument("--data", help="dataset path (default: $XNORFLOW_<DATASET> or the shared copy)")
-    parser.add_argument("--limit", type=int, help="the first N test images only")
+    parser.add_argument("--limit", type=int,
+                        help="a fixed random subset of N test images (the same as model.train --limit-test N)")
     parser.add_argument("--batch", type=int, default=100, help="images per golden-executor batch")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
@@ -49,7 +50,7 @@ def evaluate_network(net, images, labels, *, batch=100, progress=None):
 def main(argv=None):
     args = parse_args(argv)
     from gen.ir import NetworkFileError, load_network
-    from model.augment import check_images, load_splits
+    from model.augment import check_images, load_splits, subset
 
     try:
         net = load_network(args.model)
@@ -59,8 +60,8 @@ def main(argv=None):
         print(f"python -m model.eval: error: {error}", file=sys.stderr)
         return 2
     if args.limit:
-        images, labels = images[:args.limit], labels[:args.limit]
-        note += f"; the first {images.shape[0]} test images"
+        images, labels = subset(images, labels, args.limit)
+        note += f"; a fixed random subset of {images.shape[0]} test images"
     tty = sys.stderr.isatty()
 
     def progress(done, total):

@@ -47,8 +47,10 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--precision", choices=list(PRECISIONS), default="binary")
-    parser.add_argument("--limit-train", type=int, help="train on the first N training images only")
-    parser.add_argument("--limit-test", type=int, help="test (and check the export) on the first N test images")
+    parser.add_argument("--limit-train", type=int,
+                        help="train on a fixed random subset of N training images (the same in every run)")
+    parser.add_argument("--limit-test", type=int,
+                        help="test (and check the export) on a fixed random subset of N test images")
     parser.add_argument("--no-augment", action="store_true", help="no random crop/flip (CIFAR-10)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
@@ -127,7 +129,7 @@ def _save_checkpoint(path, state):
 
 def train(args):
     import torch
-    from model.augment import check_images, load_splits, random_crop_flip
+    from model.augment import check_images, load_splits, random_crop_flip, subset
     from model.nets import build_model, DATASET_SHAPES
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -143,11 +145,11 @@ def train(args):
     check_images(train_x, shape, f"{args.dataset} train")
     check_images(test_x, shape, f"{args.dataset} test")
     if args.limit_train:
-        train_x, train_y = train_x[:args.limit_train], train_y[:args.limit_train]
-        split_note += f"; training limited to the first {train_x.shape[0]} images"
+        train_x, train_y = subset(train_x, train_y, args.limit_train)
+        split_note += f"; training limited to a fixed random subset of {train_x.shape[0]} images"
     if args.limit_test:
-        test_x, test_y = test_x[:args.limit_test], test_y[:args.limit_test]
-        split_note += f"; testing limited to the first {test_x.shape[0]} images"
+        test_x, test_y = subset(test_x, test_y, args.limit_test)
+        split_note += f"; testing limited to a fixed random subset of {test_x.shape[0]} images"
     classes = int(max(train_y.max(), test_y.max())) + 1 if train_y.size else 10
     classes = max(classes, 10)
 

@@ -15,7 +15,7 @@ pytest.importorskip("brevitas")
 from gen.ir import load_network                    # noqa: E402
 from model import eval as model_eval               # noqa: E402
 from model import train                            # noqa: E402
-from model.augment import load_splits, random_crop_flip  # noqa: E402
+from model.augment import load_splits, random_crop_flip, subset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,6 +107,16 @@ def test_augmentation_crops_and_flips():
     padded = torch.nn.functional.pad(batch, (2, 2, 2, 2))
     for i in range(2):
         assert any(torch.equal(cropped[i], padded[i, :, y:y + 8, x:x + 8]) for y in range(5) for x in range(5))
+
+
+def test_limit_takes_a_fixed_random_subset():
+    labels = np.repeat(np.arange(10), 100)            # sorted by class, like the CIFAR-10 JPEG copy
+    images = np.arange(1000)[:, None]
+    x, y = subset(images, labels, 50)
+    x2, _ = subset(images, labels, 50)
+    assert np.array_equal(x, x2) and np.all(np.diff(x[:, 0]) > 0)
+    assert len(np.unique(y)) >= 8
+    assert subset(images, labels, None)[0] is images
 
 
 def test_lr_schedule():
