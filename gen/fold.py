@@ -61,15 +61,25 @@ def check_layer_fold(layer, fold, source="fold"):
                         f"accepted: {simd_choices(layer)}")
 
 
-def default_fifo_depth(layer, pe):
-    """Words of one output row: the next window generator frees line-buffer rows whole, so a
-    row of slack keeps the producer from stalling while it waits (measured: a 2-deep FIFO cost
-    the default network 2.7% of its interval, a row-deep one nothing)."""
-    row_pixels = layer.out_shape[1] if layer.kind == "conv" else 1
-    return max(MIN_FIFO_DEPTH, row_pixels * layer.mh // pe)
+def default_fifo_depth(net, layer, pe):
+    """FIFO words after ``layer`` (folded by ``pe``) so that the consumer never stalls it.
+
+    A window generator frees line-buffer rows whole, so one output row of slack suffices there
+    (a 2-deep FIFO cost the default network 2.7% of its interval, a row-deep one nothing). A
+    dense layer takes its whole input vector during its first output pass only and then replays
+    it, so the producer must be able to park a whole frame meanwhile (with one row, a
+    hand-written network lost 21%).
+    """
+    following = net.compute_layers[net.compute_layers.index(layer) + 1:]
+    if following and following[0].kind == "dense":
+        words = math.prod(layer.out_shape) // pe
+    else:
+        row_pixels = layer.out_shape[1] if layer.kind == "conv" else 1
+        words = row_pixels * layer.mh // pe
+    return max(MIN_FIFO_DEPTH, words)
 
 
-def cheapest_fold(layer, target_cycles):
+def cheapest_fold(net, layer, target_cycles):
     """The fold with the fewest PE*SIMD lanes that meets ``target_cycles`` (else the fastest)."""
     options = [(pe, simd) for pe in divisors(layer.mh) for simd in simd_choices(layer)]
     meeting = [o for o in options if mvu_cycles(layer, LayerFold(*o)) <= target_cycles]
@@ -77,7 +87,7 @@ def cheapest_fold(layer, target_cycles):
         pe, simd = min(meeting, key=lambda o: (o[0] * o[1], -o[1]))
     else:
         pe, simd = min(options, key=lambda o: (mvu_cycles(layer, LayerFold(*o)), o[0] * o[1]))
-    return LayerFold(pe, simd, default_fifo_depth(layer, pe))
+    return LayerFold(pe, simd, default_fifo_depth(net, layer, pe))
 
 
 def fastest_interval(net):
@@ -95,7 +105,7 @@ def default_target_cycles(net):
 def default_fold(net, target_cycles=None):
     """A balanced fold: each compute layer as cheap as possible within ``target_cycles``."""
     target = target_cycles or default_target_cycles(net)
-    return {layer.name: cheapest_fold(layer, target) for layer in net.compute_layers}
+    return {layer.name: cheapest_fold(net, layer, target) for layer in net.compute_layers}
 
 
 def load_fold(path, net):
@@ -122,7 +132,7 @@ def load_fold(path, net):
                             f"fifo_depth; not {entry!r}")
         merged = {**asdict(fold[name]), **entry}
         if "fifo_depth" not in entry:
-            merged["fifo_depth"] = default_fifo_depth(compute[name], merged["pe"])
+            merged["fifo_depth"] = default_fifo_depth(net, compute[name], merged["pe"])
         fold[name] = LayerFold(**merged)
         check_layer_fold(compute[name], fold[name], source=str(path))
     return fold

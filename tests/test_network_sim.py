@@ -35,12 +35,20 @@ def test_handmade_network_is_bit_exact_under_random_stalls(tmp_path):
           ready_probability=0.5)
 
 
+def test_default_fold_reaches_the_modelled_interval(tmp_path):
+    # the default FIFO depths must absorb a dense layer's burst input (this fold lost 21% with
+    # row-deep FIFOs)
+    net = load_network(write_tiny_network(tmp_path))
+    result = check(net, default_fold(net), random_images(net, 8, seed=4), tmp_path)
+    assert result.measured_interval == pytest.approx(result.expected_interval, rel=0.02)
+
+
 def test_handmade_network_other_fold_meets_its_interval(tmp_path):
     net = load_network(write_tiny_network(tmp_path))
     fold = {"conv0": LayerFold(pe=3, simd=1), "conv1": LayerFold(pe=2, simd=6, fifo_depth=4),
             "fc0": LayerFold(pe=7, simd=8)}
     result = check(net, fold, random_images(net, 8, seed=1), tmp_path)
-    assert result.measured_interval == pytest.approx(result.expected_interval, rel=0.10)
+    assert result.measured_interval == pytest.approx(result.expected_interval, rel=0.02)
 
 
 def test_binary_input_mlp_with_top3_labels(tmp_path):
