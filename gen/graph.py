@@ -64,6 +64,31 @@ def _frame_words(shape, lanes):
     return math.prod(shape) // lanes
 
 
+def input_elements(net):
+    """How the first layer's input travels: ``(elem_shape, lane_table, pad_value)``.
+
+    Binary input is bits. Bytes go through the input table (``lane_table``: raw byte → element)
+    to ``signed(8)`` integers, unless every table value (and the first conv's padding) is ±1 or in
+    {−1, 0, +1}: then the table gives bits or ternary counts, and the first layer is a binary or
+    ternary unit instead of an 8-bit one (a QONNX model with a 1- or 2-bit input quantizer).
+    ``pad_value`` is the padding element of a first conv in that encoding.
+    """
+    if net.input.bits != 8:
+        return unsigned(1), None, 0
+    table = net.input.table
+    if table is None:
+        table = [b - 256 if b >= 128 else b for b in range(256)]
+    table = [int(v) for v in table]
+    first = net.layers[0]
+    padded = isinstance(first, ComputeLayer) and first.kind == "conv" and first.pad > 0
+    pad_value = first.pad_value if padded else None
+    if set(table) <= {-1, 1} and pad_value in (None, -1):
+        return unsigned(1), [(v + 1) // 2 for v in table], 0
+    if set(table) <= {-1, 0, 1} and pad_value in (None, -1, 0, 1):
+        return unsigned(2), [v + 1 for v in table], 0 if pad_value is None else pad_value + 1
+    return signed(8), table, 0 if pad_value is None else pad_value
+
+
 def build_graph(net, fold):
     """The hardware graph of ``net`` folded by ``fold`` (a dict layer name → ``LayerFold``)."""
     graph = HardwareGraph(net, fold)
@@ -84,17 +109,11 @@ def build_graph(net, fold):
     first = net.layers[0]
     lanes = fold[first.name].simd if isinstance(first, ComputeLayer) else 1
     shape = net.input.shape
-    if net.input.bits == 8:
-        table = net.input.table
-        if table is None:
-            table = [b - 256 if b >= 128 else b for b in range(256)]
+    elem_shape, lane_table, first_pad = input_elements(net)
+    if lane_table is not None:
         add("input_map", "map", first.name,
-            LaneMap(table=[int(v) for v in table], in_shape=unsigned(8), out_shape=signed(8),
-                    lanes=lanes),
+            LaneMap(table=lane_table, in_shape=unsigned(8), out_shape=elem_shape, lanes=lanes),
             _frame_words(shape, lanes))
-        elem_shape = signed(8)
-    else:
-        elem_shape = unsigned(1)
 
     for layer in net.layers:
         if isinstance(layer, ComputeLayer):
@@ -102,9 +121,10 @@ def build_graph(net, fold):
             lanes = adapt(layer.in_shape, elem_shape, lanes, layer_fold.simd, layer.name)
             if layer.kind == "conv":
                 h, w, c = layer.in_shape
+                # Binary and ternary maps pad with -1: bit 0, count 0.
                 window = SlidingWindow(height=h, width=w, channels=c, kernel=layer.kernel,
                                        pad=layer.pad, simd=lanes, elem_shape=elem_shape,
-                                       pad_value=layer.pad_value if layer.in_bits == 8 else 0)
+                                       pad_value=first_pad if layer.in_bits == 8 else 0)
                 add(f"{layer.name}_window", "window", layer.name, window,
                     max(_frame_words(layer.in_shape, lanes),
                         layer.out_pixels * layer.mw // lanes))
@@ -119,7 +139,8 @@ def build_graph(net, fold):
         elif isinstance(layer, PoolLayer):
             h, w, c = layer.in_shape
             add(layer.name, "pool", layer.name,
-                MaxPool(height=h, width=w, channels=c, kernel=layer.kernel, simd=lanes),
+                MaxPool(height=h, width=w, channels=c, kernel=layer.kernel, simd=lanes,
+                        elem_shape=elem_shape),
                 _frame_words(layer.in_shape, lanes))
         elif isinstance(layer, LabelLayer):
             add(layer.name, "label", layer.name,

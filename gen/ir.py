@@ -50,6 +50,8 @@ class ComputeLayer:
     ``weights[o, j]`` is 1 for +1 and 0 for −1; for a conv, column ``j`` is ``(ky*k + kx)*C + c``,
     for a dense layer the input tensor flattened in HWC order. ``thresholds[o, :]`` (dot-product
     domain) give output ``sum_j(acc >= t_j)``, or ``sum_j(acc <= t_j)`` where ``direction[o]`` is −1.
+    ``in_bits``: 8 (the first layer's bytes through the input table), 1 (bits, 1 ↔ +1) or 2
+    (ternary counts 0, 1, 2 ↔ −1, 0, +1: the output of a layer with two thresholds per channel).
     """
     name: str
     kind: str
@@ -99,7 +101,8 @@ class ComputeLayer:
 
 @dataclass
 class PoolLayer:
-    """Binary max-pool, kernel = stride, PyTorch floor mode (OR of bits)."""
+    """Max-pool, kernel = stride, PyTorch floor mode: OR of bits (``in_bits=1``) or the largest
+    ternary count (``in_bits=2``)."""
     name: str
     in_shape: tuple
     kernel: int
@@ -248,9 +251,10 @@ def _parse(path, header, arrays):
                                    first=not net.layers)
             current_bits = layer.out_bits
         elif kind == "maxpool":
-            if len(current_shape) != 3 or current_bits != 1:
-                _fail(path, where, f"maxpool needs a binary [H, W, C] input, not {current_shape} of {current_bits} bits")
-            layer = PoolLayer(name=name, in_shape=current_shape,
+            if len(current_shape) != 3 or current_bits not in (1, 2):
+                _fail(path, where, f"maxpool needs a binary or ternary [H, W, C] input, not "
+                                   f"{current_shape} of {current_bits} bits")
+            layer = PoolLayer(name=name, in_shape=current_shape, in_bits=current_bits,
                               kernel=_int_field(spec, "kernel", where, path, minimum=1))
             if min(layer.out_shape[:2]) < 1:
                 _fail(path, where, f"kernel {layer.kernel} is larger than the input {current_shape[:2]}")
@@ -274,8 +278,8 @@ def _parse_compute(path, where, spec, kind, name, in_shape, in_bits, arrays, *, 
     output = spec.get("output", "threshold")
     if output not in OUTPUT_MODES:
         _fail(path, where, f'"output" must be one of {", ".join(OUTPUT_MODES)}, not {output!r}')
-    if in_bits not in (1, 8):
-        _fail(path, where, f"input of {in_bits} bits per element is not supported (1 or 8)")
+    if in_bits not in (1, 2, 8):
+        _fail(path, where, f"input of {in_bits} bits per element is not supported (1, 2 or 8)")
     if in_bits == 8 and not first:
         _fail(path, where, "only the first layer can take 8-bit input")
     layer = ComputeLayer(name=name, kind=kind, in_shape=in_shape, in_bits=in_bits,
@@ -294,7 +298,8 @@ def _parse_compute(path, where, spec, kind, name, in_shape, in_bits, arrays, *, 
             if not isinstance(layer.pad_value, int) or not -128 <= layer.pad_value <= 127:
                 _fail(path, where, f'"pad_value" must be an int8 (-128..127), not {layer.pad_value!r}')
         elif "pad_value" in spec and spec["pad_value"] != 0:
-            _fail(path, where, '"pad_value" applies to 8-bit input only; binary padding is -1 (bit 0)')
+            _fail(path, where, '"pad_value" applies to 8-bit input only; binary padding is -1 '
+                               '(bit 0), and so is ternary padding (count 0)')
     packed = _take_array(arrays, f"{name}.weights", (layer.mh, (layer.mw + 7) // 8), where, path)
     if packed.min(initial=0) < 0 or packed.max(initial=0) > 255:
         _fail(path, where, f'array "{name}.weights" must hold packed bytes (0..255)')
@@ -306,9 +311,9 @@ def _parse_compute(path, where, spec, kind, name, in_shape, in_bits, arrays, *, 
             _fail(path, where, f'array "{key}" has shape {arrays[key].shape}, expected ({layer.mh}, T) with T >= 1')
         layer.thresholds = _take_array(arrays, key, (layer.mh, arrays[key].shape[1]) if key in arrays else None,
                                        where, path)
-        if layer.thresholds.shape[1] != 1:
-            _fail(path, where, f"{layer.thresholds.shape[1]} thresholds per channel give multi-bit "
-                               "outputs, which no layer can take yet; use 1")
+        if layer.thresholds.shape[1] not in (1, 2):
+            _fail(path, where, f"{layer.thresholds.shape[1]} thresholds per channel are not "
+                               "supported; use 1 (binary output) or 2 (ternary output -1/0/+1)")
         if f"{name}.direction" in arrays:
             layer.direction = _take_array(arrays, f"{name}.direction", (layer.mh,), where, path,
                                           values={-1, 1})

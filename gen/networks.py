@@ -21,11 +21,13 @@ def cifar_input_table():
 
 
 def random_network(name, input_shape, layer_specs, *, input_bits=8, table=None, seed=0,
-                   calibration_images=32, top_k=1):
+                   calibration_images=32, top_k=1, ternary=()):
     """A network from compact specs with random weights and median-calibrated thresholds.
 
     ``layer_specs``: tuples ``("conv", out_channels, kernel, pad)``, ``("pool", kernel)``,
     ``("dense", out_features)``; the last compute layer gives scores and a label layer follows.
+    The compute layers at the indices in ``ternary`` get two thresholds per channel (at the
+    channel's tertiles) and give ternary outputs −1/0/+1.
     """
     rng = np.random.default_rng(seed)
     net = Network(name=name, input=InputSpec(tuple(input_shape), input_bits, table),
@@ -37,7 +39,7 @@ def random_network(name, input_shape, layer_specs, *, input_bits=8, table=None, 
     for index, spec in enumerate(layer_specs):
         kind = spec[0]
         if kind == "pool":
-            layer = PoolLayer(name=f"pool{index}", in_shape=shape, kernel=spec[1])
+            layer = PoolLayer(name=f"pool{index}", in_shape=shape, kernel=spec[1], in_bits=bits)
         else:
             layer = ComputeLayer(name=f"{kind}{index}", kind=kind, in_shape=shape, in_bits=bits,
                                  out_channels=spec[1], weights=None,
@@ -47,11 +49,13 @@ def random_network(name, input_shape, layer_specs, *, input_bits=8, table=None, 
             layer.weights = rng.integers(0, 2, size=(layer.mh, layer.mw), dtype=np.uint8)
             if layer.output == "threshold":
                 acc = golden.accumulate(layer, golden.layer_input_values(layer, x, net))
-                medians = np.median(acc.reshape(-1, layer.mh), axis=0)
-                layer.thresholds = np.ceil(medians).astype(np.int64)[:, None]
+                quantiles = (1 / 3, 2 / 3) if index in ternary else (1 / 2,)
+                levels = np.quantile(acc.reshape(-1, layer.mh), quantiles, axis=0)
+                layer.thresholds = np.ceil(levels).astype(np.int64).T
         net.layers.append(layer)
         x = golden.run_layer(net, layer, x)
-        shape, bits = layer.out_shape, 1
+        shape = layer.out_shape
+        bits = layer.out_bits if isinstance(layer, ComputeLayer) else bits
     net.layers.append(LabelLayer(name="label", in_shape=shape, top_k=top_k))
     return net
 

@@ -35,7 +35,7 @@ def reference_network(net, image):
             x = np.array([[[x[y * k:(y + 1) * k, xx * k:(xx + 1) * k, c].max() for c in range(x.shape[2])]
                            for xx in range(ow)] for y in range(oh)])
             continue
-        values = x if layer.in_bits == 8 else 2 * x - 1
+        values = x if layer.in_bits == 8 else x - 1 if layer.in_bits == 2 else 2 * x - 1
         if layer.kind == "conv":
             pad_value = layer.pad_value if layer.in_bits == 8 else -1
             acc = reference_conv(values, layer.weights, layer.kernel, layer.pad, pad_value)
@@ -43,9 +43,8 @@ def reference_network(net, image):
             acc = (2 * layer.weights.astype(np.int64) - 1) @ values.reshape(-1)
         if layer.output == "scores":
             return acc
-        t = layer.thresholds[:, 0]
-        d = layer.direction if layer.direction is not None else np.ones_like(t)
-        x = np.where(d > 0, acc >= t, acc <= t).astype(np.int64)
+        d = layer.direction if layer.direction is not None else np.ones(layer.mh, np.int64)
+        x = sum(np.where(d > 0, acc >= t, acc <= t).astype(np.int64) for t in layer.thresholds.T)
     raise AssertionError("no scores layer")
 
 
@@ -63,6 +62,21 @@ def test_golden_on_binary_input_and_dense_first_layer():
     net = random_network("mlp", (4, 4, 2), [("dense", 12), ("dense", 5)], input_bits=1, seed=4)
     images = np.random.default_rng(1).integers(0, 2, (16, 4, 4, 2))
     result = golden.execute(net, images)
+    for image, scores in zip(images, result.scores):
+        assert (scores == reference_network(net, image)).all()
+
+
+def test_golden_on_ternary_layers_and_pools(tmp_path):
+    """Two thresholds per channel: counts 0/1/2 are -1/0/+1 for the next conv, pool and dense."""
+    rng = np.random.default_rng(5)
+    path = write_tiny_network(tmp_path, overrides={
+        "conv0.thresholds": np.sort(rng.integers(-150, 150, (6, 2)), axis=1),
+        "conv1.thresholds": np.sort(rng.integers(-20, 20, (10, 2)), axis=1)})
+    net = load_network(path)
+    assert [getattr(layer, "in_bits", None) for layer in net.layers[:4]] == [8, 2, 2, 2]
+    images = rng.integers(0, 256, (8, 12, 12, 3))
+    result = golden.execute(net, images, keep_layers=True)
+    assert set(np.unique(result.layer_outputs[0])) == {0, 1, 2}
     for image, scores in zip(images, result.scores):
         assert (scores == reference_network(net, image)).all()
 

@@ -41,6 +41,8 @@ BROKEN = {
     "thresholds on a scores layer": ({"fc0.thresholds": np.zeros((7, 1), int)},
                                      "layer 3 ('fc0')", "takes no thresholds"),
     "float weights": ({"fc0.weights": np.zeros((7, 20))}, "layer 3 ('fc0')", "must hold integers"),
+    "three thresholds per channel": ({"conv1.thresholds": np.zeros((10, 3), int)}, "layer 2 ('conv1')",
+                                     "use 1 (binary output) or 2 (ternary output -1/0/+1)"),
 }
 
 
