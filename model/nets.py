@@ -58,6 +58,10 @@ ARCHS = {arch.name: arch for arch in [
          (("conv", 64, 0), ("conv", 64, 0), ("pool", 2), ("conv", 128, 0), ("conv", 128, 0),
           ("pool", 2), ("conv", 256, 0), ("conv", 256, 0), ("dense", 512), ("dense", 512)),
          "CNV-W1A1 (FINN/Brevitas BNN-PYNQ): 6 unpadded 3x3 convs, 2 max-pools, FC 512, 512, classes"),
+    Arch("cnv-small", "cifar10",
+         (("conv", 16, 0), ("conv", 16, 0), ("pool", 2), ("conv", 32, 0), ("conv", 32, 0),
+          ("pool", 2), ("conv", 64, 0), ("conv", 64, 0), ("dense", 128), ("dense", 128)),
+         "CNV at a quarter of its width (16, 16, 32, 32, 64, 64; FC 128, 128): trains on a CPU"),
     Arch("vgg16", "cifar10", _vgg16_layers(),
          "B-VGG16: 13 padded 3x3 convs (2x64, 2x128, 3x256, 3x512, 3x512), a max-pool after "
          "each stack, FC 1024, classes"),
