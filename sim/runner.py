@@ -2,7 +2,8 @@
 
 Parameters reach the cocotb side as a JSON file named by ``XNORFLOW_SIM_PARAMS``; the test writes
 its figures to the JSON file named by ``XNORFLOW_SIM_RESULT``. Builds are cached by the hash of the
-Verilog, so rerunning a test with new data costs no recompilation.
+Verilog, so rerunning a test with new data costs no recompilation; they live in
+``$XNORFLOW_SIM_BUILD`` or else ``~/.cache/xnorflow/sim``.
 """
 import fcntl
 import hashlib
@@ -15,7 +16,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
+DEFAULT_BUILD_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "xnorflow" / "sim"
 PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
 
 
