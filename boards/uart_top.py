@@ -1,0 +1,94 @@
+"""The accelerator behind a UART: image bytes in on ``rx``, one class-index byte per frame on ``tx``.
+
+This is the part of the ECP5 top that does not depend on a board, so it is simulated whole in
+cocotb; ``boards.ecp5`` adds the board's clock (and PLL), pins and LEDs.
+"""
+from amaranth import Module, Signal, unsigned
+from amaranth.hdl import ResetInserter
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from boards.uart import UARTReceiver, UARTTransmitter
+from gen.top import Accelerator
+from hw.stream import StreamFifo, WidthConverter, lanes_signature
+
+DEFAULT_BAUD = 1_000_000
+RX_FIFO_DEPTH = 16
+BREAK_BITS = 20
+
+
+class UartCore(wiring.Component):
+    """Bytes in on ``i``, class bytes out on ``o``: the accelerator with a byte FIFO in front, the
+    bytes regrouped into the first layer's words (an 8-bit input takes each byte whole, a binary
+    input its bit 0), and the top-k class indices sent best first, one byte each. The scores are
+    read and dropped."""
+
+    def __init__(self, graph, *, fifo_depth=RX_FIFO_DEPTH):
+        self.graph = graph
+        self.fifo_depth = fifo_depth
+        self.accelerator = Accelerator(graph)
+        label = graph.stages[-1].component
+        if label.index_shape.width > 8:
+            raise ValueError(f"a class index must fit a byte over the UART; network "
+                             f"{graph.network.name!r} has {label.classes} classes")
+        self.top_k = label.top_k
+        byte_stream = lanes_signature(unsigned(8), 1)
+        super().__init__({"i": In(byte_stream), "o": Out(byte_stream), "frame_done": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        accelerator = m.submodules.accelerator = self.accelerator
+        m.submodules.fifo = fifo = StreamFifo(elem_shape=unsigned(8), lanes=1,
+                                              depth=self.fifo_depth)
+        wiring.connect(m, inp=wiring.flipped(self.i), fifo=fifo.i)
+
+        in_lanes = len(accelerator.i.payload)
+        binary = self.graph.network.input.bits != 8
+        elem_shape = unsigned(1) if binary else unsigned(8)
+        m.submodules.gather = gather = WidthConverter(elem_shape=elem_shape, in_lanes=1,
+                                                      out_lanes=in_lanes)
+        m.d.comb += [gather.i.payload[0].eq(fifo.o.payload[0][0] if binary else fifo.o.payload[0]),
+                     gather.i.valid.eq(fifo.o.valid), fifo.o.ready.eq(gather.i.ready)]
+        wiring.connect(m, gather=gather.o, accelerator=accelerator.i)
+
+        index_shape = accelerator.o.payload.shape().elem_shape
+        m.submodules.spread = spread = WidthConverter(elem_shape=index_shape,
+                                                      in_lanes=self.top_k, out_lanes=1)
+        wiring.connect(m, accelerator=accelerator.o, spread=spread.i)
+        m.d.comb += [self.o.payload[0].eq(spread.o.payload[0]), self.o.valid.eq(spread.o.valid),
+                     spread.o.ready.eq(self.o.ready),
+                     accelerator.scores.ready.eq(1),
+                     self.frame_done.eq(accelerator.o.valid & accelerator.o.ready)]
+        return m
+
+
+class UartAccelerator(wiring.Component):
+    """The whole UART top: ``rx``/``tx`` lines at ``divisor`` clocks per bit around a ``UartCore``.
+
+    The host sends each image as its raw bytes in HWC order (one byte per element) and reads one
+    byte per frame (``top_k`` bytes with top-k labels): the class index. A UART break (``rx`` low
+    for ``BREAK_BITS`` bit times) resets the core, so a host that lost count starts again at a
+    frame boundary. ``overrun`` and ``framing_error`` are the receiver's sticky flags;
+    ``frame_toggle`` flips at each classified frame (an LED that flickers while it works).
+    """
+
+    def __init__(self, graph, *, divisor, fifo_depth=RX_FIFO_DEPTH, break_bits=BREAK_BITS):
+        self.core = UartCore(graph, fifo_depth=fifo_depth)
+        self.divisor, self.break_bits = divisor, break_bits
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "overrun": Out(1),
+                          "framing_error": Out(1), "frame_toggle": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.receiver = receiver = UARTReceiver(divisor=self.divisor,
+                                                        break_bits=self.break_bits)
+        m.submodules.transmitter = transmitter = UARTTransmitter(divisor=self.divisor)
+        m.submodules.core = ResetInserter({"sync": receiver.line_break})(self.core)
+        wiring.connect(m, receiver=receiver.o, core=self.core.i)
+        wiring.connect(m, core=self.core.o, transmitter=transmitter.i)
+        m.d.comb += [receiver.rx.eq(self.rx), self.tx.eq(transmitter.tx),
+                     self.overrun.eq(receiver.overrun),
+                     self.framing_error.eq(receiver.framing_error)]
+        with m.If(self.core.frame_done):
+            m.d.sync += self.frame_toggle.eq(~self.frame_toggle)
+        return m

@@ -1,0 +1,56 @@
+"""boards.uart_top: the UART accelerator end to end in Verilator, bytes on RX to class bytes on TX."""
+import numpy as np
+import pytest
+
+from gen import golden
+from gen.build import LINT_WAIVERS
+from gen.fold import LayerFold, default_fold
+from gen.graph import build_graph
+from gen.ir import load_network
+from gen.networks import random_network
+from boards.uart_top import UartAccelerator
+from sim.runner import component_verilog, lint, run_cocotb
+from tests.handmade import write_tiny_network
+
+BREAK_BITS = 12
+
+
+def classify(net, fold, images, *, divisor, partial=0, max_gap_bits=0, seed=0):
+    graph = build_graph(net, fold)
+    top = UartAccelerator(graph, divisor=divisor, break_bits=BREAK_BITS)
+    text = LINT_WAIVERS + component_verilog(top, "uart_top")
+    frame_bits = 10 * int(np.prod(net.input.shape))
+    result = run_cocotb(verilog_text=text, toplevel="uart_top", test_module="sim.tb.uart_top_tb",
+                        params={"seed": seed, "divisor": divisor, "partial": partial,
+                                "break_bits": BREAK_BITS, "max_gap_bits": max_gap_bits,
+                                "label_bytes": graph.stages[-1].component.top_k,
+                                "images": [[int(v) for v in image.reshape(-1)] for image in images],
+                                "timeout_bits": frame_bits + 10_000})
+    return text, result
+
+
+def test_uart_top_classifies_bit_exact_and_resyncs_after_a_break(tmp_path):
+    net = load_network(write_tiny_network(tmp_path))
+    images = np.random.default_rng(4).integers(0, 256, (5,) + tuple(net.input.shape))
+    text, result = classify(net, default_fold(net), images, divisor=4, partial=100,
+                            max_gap_bits=2)
+    assert result["labels"] == golden.execute(net, images).labels[:, 0].tolist()
+    assert result["overrun"] == 0 and result["framing_error"] == 0
+    (tmp_path / "uart_top.v").write_text(text)
+    linted = lint(tmp_path / "uart_top.v")
+    assert linted.returncode == 0, linted.stderr[-3000:]
+
+
+def test_uart_top_binary_input_and_top2_labels():
+    net = random_network("mlp", (6, 6, 1), [("dense", 16), ("dense", 5)], input_bits=1, seed=7,
+                         top_k=2)
+    fold = {"dense0": LayerFold(pe=4, simd=12), "dense1": LayerFold(pe=5, simd=2)}
+    images = np.random.default_rng(5).integers(0, 2, (6,) + tuple(net.input.shape))
+    _, result = classify(net, fold, images, divisor=5)
+    assert result["labels"] == golden.execute(net, images).labels.reshape(-1).tolist()
+
+
+def test_more_than_256_classes_cannot_use_the_uart():
+    net = random_network("wide", (2, 2, 1), [("dense", 300)], input_bits=1, seed=0)
+    with pytest.raises(ValueError, match="must fit a byte over the UART; network 'wide' has 300"):
+        UartAccelerator(build_graph(net, default_fold(net)), divisor=4)
