@@ -1,6 +1,6 @@
 """boards.axis: the AXI4-Stream top in Verilator (framing, TLAST, back-pressure, bit-exact results),
-# amaranth: UnusedElaboratable=no
 decoded with the PYNQ driver's own packing functions."""
+# amaranth: UnusedElaboratable=no
 import numpy as np
 import pytest
 
