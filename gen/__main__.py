@@ -19,9 +19,13 @@ def load_model(path):
     if path is None:
         return load_network(DEFAULT_NETWORK), DEFAULT_NETWORK, True
     path = Path(path)
+    if path.suffix == ".onnx":
+        from gen.qonnx import import_qonnx  # QonnxImportError is a NetworkFileError: exit code 2
+
+        return import_qonnx(path), path, False
     if path.suffix != ".json":
         raise NetworkFileError(f"{path}: unsupported model file; accepted: an xnorflow network "
-                               f"header (.json, with its .npz beside it)")
+                               f"header (.json, with its .npz beside it) or a QONNX model (.onnx)")
     return load_network(path), path, False
 
 

@@ -51,5 +51,6 @@ def test_a_failing_build_leaves_no_output_directory(tmp_path):
 
 
 def test_unknown_model_suffix_is_refused(tmp_path):
-    run = gen("build", "--model", str(tmp_path / "net.onnx"))
+    run = gen("build", "--model", str(tmp_path / "net.pb"))
     assert run.returncode == 2 and "accepted: an xnorflow network header" in run.stderr
+    assert "or a QONNX model (.onnx)" in run.stderr
