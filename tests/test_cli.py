@@ -7,6 +7,7 @@ import pytest
 
 from gen.fold import load_fold
 from gen.ir import load_network
+from gen.networks import DEFAULT_NETWORK
 from sim.runner import lint
 
 
@@ -24,7 +25,7 @@ def test_build_of_the_shipped_network_writes_a_lint_clean_project(tmp_path):
     out = tmp_path / "out"
     run = gen("build", "--target", "ultrascale", "--out", str(out), "--no-estimate")
     assert run.returncode == 0, run.stderr
-    assert "shipped default network 'random-cnv-small'" in run.stdout
+    assert f"shipped default network '{load_network(DEFAULT_NETWORK).name}'" in run.stdout
     report = json.loads((out / "report.json").read_text())
     assert report["part"] == "xczu7ev-ffvc1156-2-e" and report["interval_cycles"] > 0
     assert [layer["name"] for layer in report["layers"]][-1] == "label"
