@@ -25,7 +25,7 @@ LAYOUT_OPS = ("Reshape", "Flatten", "Transpose", "Identity", "Dropout")
 SCALING_OPS = ("Mul", "Div", "Add", "Sub")
 CONSTANT_OPS = ("Constant", "Identity", "BipolarQuant", "Quant", "Transpose", "Reshape", "Flatten",
                 "Mul", "Div", "Add", "Sub", "Neg", "Sqrt", "Pow", "Reciprocal", "Cast",
-                "Unsqueeze", "Squeeze")
+                "Unsqueeze", "Squeeze", "Shape", "Gather", "Concat", "Slice", "ConstantOfShape")
 SUPPORTED = ("Conv (stride 1, square kernel) / Gemm / MatMul with binary weights (BipolarQuant), "
              "Mul/Div/Add/Sub by constants, BatchNormalization, Quant/BipolarQuant (input: any "
              "that fits int8; activations: 1 bit or 2-bit narrow range), MaxPool (kernel = stride), "
@@ -221,19 +221,21 @@ class _Importer:
         graph = model.graph
         self.consts = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
         self.const_node = {}                     # constant tensor -> the node that computed it
-        self.dynamic = []
-        for node in graph.node:
-            if all(name == "" or name in self.consts for name in node.input):
-                self._fold_constant(node)
-            else:
-                self.dynamic.append(node)
-        self.consumers = {}
-        for node in self.dynamic:
-            for name in node.input:
-                if name and name not in self.consts:
-                    self.consumers.setdefault(name, []).append(node)
         self.inputs = [value for value in graph.input if value.name not in self.consts]
         self.outputs = [value.name for value in graph.output]
+        # Tensors computed from the network input are the chain; a Shape of one is a constant
+        # once the walk knows that shape (TorchScript exports compute Reshape targets so).
+        # Everything else is a constant, evaluated when a layer needs it.
+        self.computed = {value.name for value in self.inputs}
+        self.producer, self.consumers = {}, {}
+        for node in graph.node:                  # ONNX lists nodes in topological order
+            for name in node.output:
+                self.producer[name] = node
+            inputs = [name for name in node.input if name in self.computed]
+            for name in inputs:
+                self.consumers.setdefault(name, []).append(node)
+            if inputs and node.op_type != "Shape":
+                self.computed.update(name for name in node.output if name)
 
     # -------------------------------------------------------- errors and constants
 
@@ -247,9 +249,21 @@ class _Importer:
         if index >= len(node.input) or not node.input[index]:
             self.fail(node, f"needs {what} as input {index}")
         name = node.input[index]
-        if name not in self.consts:
+        if not self.resolve(name):
             self.fail(node, f"{what} ({name!r}) must be a constant, not a computed tensor")
         return self.consts[name]
+
+    def resolve(self, name):
+        """Evaluate constant tensor ``name`` (and what it needs); False if it is not constant."""
+        if name in self.consts:
+            return True
+        producer = self.producer.get(name)
+        if name in self.computed or producer is None:
+            return False
+        if not all(self.resolve(x) for x in producer.input if x):
+            return False
+        self._fold_constant(producer)
+        return name in self.consts
 
     def scalar(self, node, index, what, *, positive=False, integer=False):
         value = np.asarray(self.const(node, index, what), dtype=np.float64)
@@ -299,6 +313,23 @@ class _Importer:
         elif op == "Flatten":
             axis = a.get("axis", 1) % max(1, args[0].ndim)
             out = args[0].reshape(int(np.prod(args[0].shape[:axis])), -1)
+        elif op == "Shape":
+            out = np.array(args[0].shape, dtype=np.int64)[a.get("start", 0):a.get("end", None)]
+        elif op == "Gather":
+            out = np.take(args[0], args[1], axis=a.get("axis", 0))
+        elif op == "Concat":
+            out = np.concatenate([np.atleast_1d(x) for x in args], axis=a.get("axis", 0))
+        elif op == "ConstantOfShape":
+            fill = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
+            out = np.full(args[0].astype(np.int64).tolist(), fill.reshape(-1)[0], dtype=fill.dtype)
+        elif op == "Slice":
+            starts, ends = args[1].tolist(), args[2].tolist()
+            axes = args[3].tolist() if len(args) > 3 and args[3] is not None else range(len(starts))
+            steps = args[4].tolist() if len(args) > 4 and args[4] is not None else [1] * len(starts)
+            window = [slice(None)] * args[0].ndim
+            for axis, start, end, step in zip(axes, starts, ends, steps):
+                window[axis] = slice(start, end, step)  # Python clamps out-of-range bounds as ONNX
+            out = args[0][tuple(window)]
         elif op in ("Unsqueeze", "Squeeze"):
             axes = a.get("axes", None if len(args) < 2 or args[1] is None else args[1].tolist())
             out = (np.expand_dims(args[0], tuple(axes)) if op == "Unsqueeze"
@@ -333,6 +364,8 @@ class _Importer:
         if (rows == scales).all() and (scales > 0).all():
             return (weights > 0).astype(np.uint8), [_fraction(s) for s in scales[:, 0]]
         source = self.const_node.get(node.input[index])
+        while source is not None and source.op_type in ("Transpose", "Reshape", "Identity", "Cast"):
+            source = self.const_node.get(source.input[0])
         values = np.unique(weights)
         shown = ", ".join(f"{v:g}" for v in values[:5]) + (", ..." if len(values) > 5 else "")
         supported = ("supported: binary weights, ±scale per output channel (BipolarQuant, or a "
@@ -367,7 +400,14 @@ class _Importer:
         cur, last_node = self.inputs[0].name, None
 
         while True:
-            users = self.consumers.get(cur, [])
+            users = []
+            for user in self.consumers.get(cur, []):
+                if user.op_type == "Shape":      # a constant now: this tensor's shape
+                    a = _attrs(user)
+                    shape = np.array((self.batch,) + index.shape, dtype=np.int64)
+                    self.consts[user.output[0]] = shape[a.get("start", 0):a.get("end", None)]
+                else:
+                    users.append(user)
             if not users:
                 if cur not in self.outputs:
                     self.fail(last_node, f"output {cur!r} is not used")
@@ -378,7 +418,7 @@ class _Importer:
                                     "residual connections are not supported, only a chain of layers")
             node = users[0]
             op = node.op_type
-            computed = [i for i in node.input if i and i not in self.consts]
+            computed = [i for i in node.input if i in self.computed]
             if len(computed) != 1:
                 self.fail(node, "takes several computed tensors (a residual or concatenation); "
                                 "only a chain of layers is supported")
@@ -505,7 +545,7 @@ class _Importer:
     # -------------------------------------------------------- the input quantizer
 
     def input_op(self, node):
-        index = 1 if node.input[0] not in self.consts else 0
+        index = 1 if node.input[0] in self.computed else 0
         value = np.float32(self.scalar(node, index, "the constant"))
         first = index == 0                                 # constant on the left: c - x, c / x
         functions = {"Mul": np.multiply, "Div": np.divide, "Add": np.add, "Sub": np.subtract}
@@ -684,7 +724,7 @@ class _Importer:
 
     def scaling(self, node, index, affine):
         op = node.op_type
-        first = node.input[0] in self.consts
+        first = node.input[0] not in self.computed
         values = self.channel_values(node, 0 if first else 1, index, "the constant")
         if op == "Mul":
             affine.scale(values)

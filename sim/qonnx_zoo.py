@@ -92,8 +92,11 @@ def export_zoo_net(name, path, *, seed=0, calibration_images=64, negative_final=
                         calibration_images=calibration_images, negative_final=negative_final)
 
 
-def export_model(model, path, input_shape, *, seed=0, calibration_images=64, negative_final=False):
-    """Randomize ``model``'s batch norms on random images and export it as QONNX to ``path``."""
+def export_model(model, path, input_shape, *, seed=0, calibration_images=64, negative_final=False,
+                 torchscript=False):
+    """Randomize ``model``'s batch norms on random images and export it as QONNX to ``path``
+    (with PyTorch's TorchScript exporter, as older Brevitas releases did, if ``torchscript``;
+    else with the default one, ``torch.export``)."""
     import torch
     from brevitas.export import export_qonnx
 
@@ -102,7 +105,8 @@ def export_model(model, path, input_shape, *, seed=0, calibration_images=64, neg
     randomize_batch_norms(model, images_to_input(images), seed, negative_final=negative_final)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        export_qonnx(model, torch.rand((1,) + tuple(input_shape)), str(path))
+        options = {"dynamo": False} if torchscript else {}
+        export_qonnx(model, torch.rand((1,) + tuple(input_shape)), str(path), **options)
     return model
 
 
@@ -163,7 +167,8 @@ def torch_scores(model, images):
 
 
 def qonnx_scores(path, images):
-    """The QONNX model executed by ``qonnx.core.onnx_exec.execute_onnx``, one image at a time.
+    """The QONNX model executed by ``qonnx.core.onnx_exec.execute_onnx``, one image at a time
+    (after qonnx's shape inference, which TorchScript exports need).
 
     qonnx builds a one-node model per node with onnx's newest IR version, which onnxruntime may
     not read yet (onnx 1.23 writes IR 14, onnxruntime 1.31 reads up to 13): those are written
@@ -171,6 +176,7 @@ def qonnx_scores(path, images):
     """
     import qonnx.core.onnx_exec as onnx_exec
     from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.infer_shapes import InferShapes
 
     make_model = onnx_exec.qonnx_make_model
 
@@ -179,7 +185,7 @@ def qonnx_scores(path, images):
         model.ir_version = min(model.ir_version, 10)
         return model
 
-    model = ModelWrapper(str(path))
+    model = ModelWrapper(str(path)).transform(InferShapes())  # qonnx wants every shape known
     name_in, name_out = model.graph.input[0].name, model.graph.output[0].name
     x = images_to_input(images).numpy()
     onnx_exec.qonnx_make_model = make_readable_model

@@ -260,8 +260,9 @@ def exported(tmp_path_factory):
     def get(name):
         if name not in cache:
             path = directory / f"{name}.onnx"
-            if name == "small":
-                model = zoo.export_model(zoo.small_ternary_cnv(), path, (3, 12, 12), seed=3)
+            if name.startswith("small"):
+                model = zoo.export_model(zoo.small_ternary_cnv(), path, (3, 12, 12), seed=3,
+                                         torchscript=name == "small-torchscript")
             else:
                 # sfc's final TensorNorm gets a negative scale: the importer negates the weights.
                 model = zoo.export_zoo_net(name, path, seed=1, negative_final=name == "sfc_1w1a")
@@ -272,10 +273,12 @@ def exported(tmp_path_factory):
 
 
 def input_shape(name):
-    return (3, 12, 12) if name == "small" else zoo.zoo_input_shape(name)
+    return (3, 12, 12) if name.startswith("small") else zoo.zoo_input_shape(name)
 
 
-@pytest.mark.parametrize("name", list(zoo.ZOO) + ["small"])
+# "small-torchscript": exported by PyTorch's older exporter (Shape/Gather/Concat computing the
+# Reshape target, Pad sizes from ConstantOfShape/Slice, Transpose + MatMul for Linear).
+@pytest.mark.parametrize("name", list(zoo.ZOO) + ["small", "small-torchscript"])
 def test_zoo_nets_agree_with_pytorch_and_qonnx(exported, tmp_path, name):
     path, model = exported(name)
     net, facts = import_qonnx_with_facts(path)
