@@ -684,11 +684,15 @@ class _Importer:
         if len(kernel) != 2 or kernel[0] != kernel[1]:
             self.fail(node, f"kernel {kernel} is not supported; supported: square kernels")
         k = kernel[0]
-        checks = [(list(a.get("strides", [1, 1])) == [k, k], f"strides {a.get('strides')}", "stride = kernel"),
-                  (not any(a.get("pads", [])), f"pads {a.get('pads')}", "no padding"),
-                  (not a.get("ceil_mode", 0), "ceil_mode 1", "floor mode"),
-                  (all(d == 1 for d in a.get("dilations", [1, 1])), f"dilations {a.get('dilations')}", "no dilation"),
-                  (a.get("auto_pad", "NOTSET") in ("NOTSET", "VALID"), f"auto_pad {a.get('auto_pad')}", "explicit pads")]
+        checks = [
+            (list(a.get("strides", [1, 1])) == [k, k], f"strides {a.get('strides')}",
+             "stride = kernel"),
+            (not any(a.get("pads", [])), f"pads {a.get('pads')}", "no padding"),
+            (not a.get("ceil_mode", 0), "ceil_mode 1", "floor mode"),
+            (all(d == 1 for d in a.get("dilations", [1, 1])), f"dilations {a.get('dilations')}",
+             "no dilation"),
+            (a.get("auto_pad", "NOTSET") in ("NOTSET", "VALID"), f"auto_pad {a.get('auto_pad')}",
+             "explicit pads")]
         for ok, what, supported in checks:
             if not ok:
                 self.fail(node, f"{what} is not supported; supported: {supported}")

@@ -13,12 +13,13 @@ class MaxPool(wiring.Component):
 
     ``i`` and ``o`` carry words of ``simd`` lanes of ``elem_shape``: ``unsigned(1)`` for binary
     values (bit 1 ↔ +1, bit 0 ↔ −1), ``unsigned(2)`` for ternary counts (0, 1, 2 ↔ −1, 0, +1),
-    frames in raster order, channels fastest (``channels/simd`` words per pixel). The stride is ``kernel``; as in
-    PyTorch's floor mode, ``out_height = height // kernel`` and ``out_width = width // kernel``,
-    and the input rows and columns beyond ``out_height*kernel`` and ``out_width*kernel`` are
-    taken and dropped. Output pixel ``(oy, ox)`` channel ``c`` is the maximum (for bits the OR,
-    for counts the largest count) of input ``(oy*kernel + ky, ox*kernel + kx, c)`` over ``ky, kx < kernel``; output pixels
-    leave in raster order, channels fastest.
+    frames in raster order, channels fastest (``channels/simd`` words per pixel). The stride is
+    ``kernel``; as in PyTorch's floor mode, ``out_height = height // kernel`` and
+    ``out_width = width // kernel``, and the input rows and columns beyond ``out_height*kernel``
+    and ``out_width*kernel`` are taken and dropped. Output pixel ``(oy, ox)`` channel ``c`` is
+    the maximum (for bits the OR, for counts the largest count) of input
+    ``(oy*kernel + ky, ox*kernel + kx, c)`` over ``ky, kx < kernel``; output pixels leave in
+    raster order, channels fastest.
 
     One input word is taken per cycle unless ``o`` holds a word that is not taken. An output word
     is on ``o`` one cycle after the last input word of its window was taken.
