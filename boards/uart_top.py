@@ -26,11 +26,11 @@ class UartCore(wiring.Component):
     def __init__(self, graph, *, fifo_depth=RX_FIFO_DEPTH):
         self.graph = graph
         self.fifo_depth = fifo_depth
-        self.accelerator = Accelerator(graph)
         label = graph.stages[-1].component
         if label.index_shape.width > 8:
             raise ValueError(f"a class index must fit a byte over the UART; network "
                              f"{graph.network.name!r} has {label.classes} classes")
+        self.accelerator = Accelerator(graph)
         self.top_k = label.top_k
         byte_stream = lanes_signature(unsigned(8), 1)
         super().__init__({"i": In(byte_stream), "o": Out(byte_stream), "frame_done": Out(1)})
@@ -92,3 +92,30 @@ class UartAccelerator(wiring.Component):
         with m.If(self.core.frame_done):
             m.d.sync += self.frame_toggle.eq(~self.frame_toggle)
         return m
+
+
+def simulate(net, fold, images, *, divisor, partial=0, max_gap_bits=0, break_bits=12, seed=0):
+    """Run ``images`` through the UART top in Verilator (cocotb test ``sim.tb.uart_top_tb``):
+    each image's bytes on RX, its class bytes read back from TX. With ``partial``, that many
+    bytes of the first image go first and a break follows, to check the resync.
+
+    Returns ``(verilog_text, result)``; ``result`` has ``labels`` (every class byte received),
+    ``overrun`` and ``framing_error``.
+    """
+    import math
+
+    from gen.build import LINT_WAIVERS
+    from gen.graph import build_graph
+    from sim.runner import component_verilog, run_cocotb
+
+    graph = build_graph(net, fold)
+    top = UartAccelerator(graph, divisor=divisor, break_bits=break_bits)
+    text = LINT_WAIVERS + component_verilog(top, "uart_top")
+    frame_bits = 10 * math.prod(net.input.shape)
+    result = run_cocotb(
+        verilog_text=text, toplevel="uart_top", test_module="sim.tb.uart_top_tb",
+        params={"seed": seed, "divisor": divisor, "partial": partial, "break_bits": break_bits,
+                "max_gap_bits": max_gap_bits, "label_bytes": graph.stages[-1].component.top_k,
+                "images": [[int(v) for v in image.reshape(-1)] for image in images],
+                "timeout_bits": frame_bits + graph.interval // divisor + 10_000})
+    return text, result
