@@ -1,8 +1,8 @@
 """Host driver for the UltraScale+ build, PYNQ style: load the overlay, stream a batch of images
 through the AXI DMA, read the classes (and scores, if the build has them).
 
-Copy the build's ``vivado/xnorflow.bit``, ``vivado/xnorflow.hwh`` and ``overlay.json`` and this
-file to the board, then::
+Copy the build's ``vivado/xnorflow.bit``, ``xnorflow.hwh`` and ``overlay.json`` (all three are
+in ``vivado/`` once Vivado has run) and this file to the board, then::
 
     python3 pynq_driver.py xnorflow.bit --images images.npy [--labels labels.npy]
 
@@ -93,7 +93,10 @@ class XnorflowOverlay:
         from pynq import Overlay  # only on the board
 
         bitfile = Path(bitfile)
-        self.layout = layout or load_layout(bitfile.with_name(LAYOUT_FILE))
+        if layout is None:  # beside the bitstream (as copied to a board), or in the build root
+            near = [bitfile.with_name(LAYOUT_FILE), bitfile.parent.parent / LAYOUT_FILE]
+            layout = load_layout(next((p for p in near if p.exists()), near[0]))
+        self.layout = layout
         self.overlay = Overlay(str(bitfile))
         self.dma = getattr(self.overlay, dma_name)
 

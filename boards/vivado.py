@@ -23,8 +23,8 @@ TCL_TEMPLATE = """\
 # 1. packages {verilog} (top {top}, AXI4-Stream) as an IP in ip/;
 # 2. creates project/ with a block design: Zynq UltraScale+ PS, an AXI DMA (MM2S -> s_axis,
 #    m_axis -> S2MM, control on HPM0_FPD, memory through HP0_FPD), the PL clock at {clock_mhz:g} MHz;
-# 3. runs synthesis and implementation and writes {overlay}.bit and {overlay}.hwh (a PYNQ
-#    overlay, with ../overlay.json for the driver), utilization.rpt and timing.rpt here.
+# 3. runs synthesis and implementation and writes {overlay}.bit, {overlay}.hwh and overlay.json
+#    (a PYNQ overlay and the driver's stream layout), utilization.rpt and timing.rpt here.
 set here [file dirname [file normalize [info script]]]
 set part {part}
 set board_part_pattern {{{board_part}}}
@@ -166,7 +166,9 @@ foreach tree {{gen srcs}} {{
 }}
 if {{$hwh eq ""}} {{ error "no $overlay.hwh under [file join $here project]" }}
 file copy -force $hwh [file join $here $overlay.hwh]
-puts "wrote [file join $here $overlay.bit] and [file join $here $overlay.hwh]"
+# The driver reads the stream layout beside the bitstream.
+file copy -force [file join $here .. overlay.json] [file join $here overlay.json]
+puts "wrote [file join $here $overlay.bit], $overlay.hwh and overlay.json (a PYNQ overlay)"
 """
 
 # Every Vivado command the script uses; ``dry_run`` stubs exactly these.

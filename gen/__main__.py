@@ -55,7 +55,7 @@ def command_build(args):
     try:
         report = build(net, out, target=args.target, board=args.board, fold_path=args.fold,
                        part=args.part, clock_mhz=args.clock, source=path, baud=args.baud,
-                       estimate=not args.no_estimate)
+                       estimate=not args.no_estimate, scores=args.scores)
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -168,6 +168,8 @@ def make_parser():
                        help="ecp5: UART baud rate (default 1000000)")
     build.add_argument("--no-estimate", action="store_true",
                        help="ultrascale: skip the Yosys resource estimate (and the fit check)")
+    build.add_argument("--scores", action="store_true",
+                       help="ultrascale: send each frame's scores (int32) before its classes")
     build.set_defaults(run=command_build)
 
     sim = commands.add_parser("sim", help="simulate the whole network in Verilator",

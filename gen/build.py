@@ -52,13 +52,14 @@ def resolve_fold(net, fold_path=None, default=None):
 
 
 def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, part=None,
-          clock_mhz=None, source=None, baud=None, estimate=True):
+          clock_mhz=None, source=None, baud=None, estimate=True, scores=False):
     """Build ``net`` for ``target`` on ``board`` into ``out_dir``; returns the report dict.
 
     Every target writes the bare accelerator (``xnorflow_top.v``), ``fold.json``,
     ``network.json/.npz`` and ``report.json``. ``ultrascale`` adds the AXI4-Stream top
-    (``xnorflow_axis.v``), ``overlay.json`` for the host driver, ``vivado/build.tcl`` and, with
-    ``estimate``, a Yosys resource estimate checked against the part. ``ecp5`` adds the UART top
+    (``xnorflow_axis.v``; with ``scores``, each frame's scores go out before its classes),
+    ``overlay.json`` for the host driver, ``vivado/build.tcl`` and, with ``estimate``, a Yosys
+    resource estimate checked against the part. ``ecp5`` adds the UART top
     built to ``ecp5/xnorflow.bit`` at ``baud``, with nextpnr's utilisation and Fmax.
     Raises ``boards.BuildError`` (unknown board or part, a design that does not fit, a tool
     that failed) and ``gen.fold.FoldError``; ``out_dir`` is then left as it was.
@@ -90,7 +91,7 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, part
         save_network(net, staging / "network.json")
         if target == "ultrascale":
             extra.update(_build_ultrascale(net, fold, staging, board_spec, part, clock_mhz,
-                                           estimate))
+                                           estimate, scores))
         elif target == "ecp5":
             ecp5 = build_bitstream(build_graph(net, fold), staging / "ecp5", board=board_spec,
                                    part=part, clock_mhz=clock_mhz, baud=baud)
@@ -113,9 +114,12 @@ def _frame_bytes(net):
     return math.prod(net.input.shape)
 
 
-def _build_ultrascale(net, fold, staging, board, part, clock_mhz, estimate):
+def _build_ultrascale(net, fold, staging, board, part, clock_mhz, estimate, scores):
     """The AXI4-Stream top, its layout, the Vivado script and the resource estimate."""
-    top = AxisAccelerator(build_graph(net, fold))
+    try:
+        top = AxisAccelerator(build_graph(net, fold), scores=scores)
+    except ValueError as error:  # too many classes for a byte, scores wider than a word
+        raise BuildError(str(error)) from None
     (staging / f"{AXIS_NAME}.v").write_text(
         LINT_WAIVERS + verilog.convert(top, name=AXIS_NAME, emit_src=False))
     (staging / LAYOUT_FILE).write_text(json.dumps(top.layout, indent=2) + "\n")

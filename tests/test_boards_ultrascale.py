@@ -27,7 +27,7 @@ def tiny_build(tmp_path_factory):
     directory = tmp_path_factory.mktemp("ultrascale")
     net = load_network(write_tiny_network(directory))
     out = directory / "out"
-    report = build(net, out, target="ultrascale", board="ultra96", estimate=True)
+    report = build(net, out, target="ultrascale", board="ultra96", estimate=True, scores=True)
     return out, report
 
 
@@ -43,6 +43,7 @@ def test_build_writes_the_axis_top_layout_script_and_estimate(tiny_build):
     assert lint(out / "xnorflow_axis.v").returncode == 0
     layout = json.loads((out / "overlay.json").read_text())
     assert layout == report["axis_layout"] and layout["beat_bytes"] == 4
+    assert layout["scores"] and layout["score_words"] == 7 and layout["label_words"] == 1
     resources = report["resources"]
     assert 200 < resources["lut"] < 20_000 and resources["ff"] > 100
     assert resources["available"]["lut"] == 70_560
@@ -78,7 +79,8 @@ def test_vivado_script_runs_in_tclsh_with_stubs(tiny_build, board_files):
     assert index("connect_bd_intf_net /dma/M_AXIS_MM2S /accel/s_axis") < index("validate_bd_design")
     assert index("launch_runs impl_1 -to_step write_bitstream") > index("make_wrapper")
     copies = [call for call in run.calls if call[:2] == ["file", "copy"]]
-    assert [c[-1].rsplit("/", 1)[-1] for c in copies] == ["xnorflow.bit", "xnorflow.hwh"]
+    assert [c[-1].rsplit("/", 1)[-1] for c in copies] == ["xnorflow.bit", "xnorflow.hwh",
+                                                          "overlay.json"]
     # Board files: used (with the PS preset) when installed, else a warning and plain part.
     assert ("apply_bd_automation" in names) == board_files
     assert any(call.startswith("set_property board_part") for call in calls) == board_files
