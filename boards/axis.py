@@ -77,7 +77,11 @@ class AxisAccelerator(wiring.Component):
     def __init__(self, graph, *, beat_bytes=DEFAULT_BEAT_BYTES, scores=False,
                  frame_flag_depth=FRAME_FLAG_DEPTH):
         self.graph = graph
-        self.layout = axis_layout(graph, beat_bytes=beat_bytes, scores=scores)
+        try:
+            self.layout = axis_layout(graph, beat_bytes=beat_bytes, scores=scores)
+        except ValueError:
+            self._MustUse__silence = True  # never elaborated: no "unused" warning for it
+            raise
         self.frame_flag_depth = frame_flag_depth
         self.accelerator = Accelerator(graph)
         super().__init__({

@@ -28,6 +28,7 @@ class UartCore(wiring.Component):
         self.fifo_depth = fifo_depth
         label = graph.stages[-1].component
         if label.index_shape.width > 8:
+            self._MustUse__silence = True  # never elaborated: no "unused" warning for it
             raise ValueError(f"a class index must fit a byte over the UART; network "
                              f"{graph.network.name!r} has {label.classes} classes")
         self.accelerator = Accelerator(graph)
@@ -73,7 +74,11 @@ class UartAccelerator(wiring.Component):
     """
 
     def __init__(self, graph, *, divisor, fifo_depth=RX_FIFO_DEPTH, break_bits=BREAK_BITS):
-        self.core = UartCore(graph, fifo_depth=fifo_depth)
+        try:
+            self.core = UartCore(graph, fifo_depth=fifo_depth)
+        except ValueError:
+            self._MustUse__silence = True
+            raise
         self.divisor, self.break_bits = divisor, break_bits
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "overrun": Out(1),
                           "framing_error": Out(1), "frame_toggle": Out(1)})

@@ -22,17 +22,20 @@ def gen(*args):
     return subprocess.run([sys.executable, "-m", "gen", *args], capture_output=True, text=True)
 
 
-@pytest.fixture(scope="module")
-def tiny_build(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("ultrascale")
+def build_tiny(directory, estimate):
     net = load_network(write_tiny_network(directory))
     out = directory / "out"
-    report = build(net, out, target="ultrascale", board="ultra96", estimate=True, scores=True)
+    report = build(net, out, target="ultrascale", board="ultra96", estimate=estimate, scores=True)
     return out, report
 
 
-def test_build_writes_the_axis_top_layout_script_and_estimate(tiny_build):
-    out, report = tiny_build
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory):
+    return build_tiny(tmp_path_factory.mktemp("ultrascale"), estimate=False)
+
+
+def test_build_writes_the_axis_top_layout_script_and_estimate(tmp_path):
+    out, report = build_tiny(tmp_path, estimate=True)
     assert report["board"] == "ultra96" and report["part"] == "xczu3eg-sbva484-1-i"
     assert report["clock_mhz"] == 150.0
     text = (out / "xnorflow_axis.v").read_text()
