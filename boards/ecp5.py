@@ -33,6 +33,8 @@ RESOURCES = {"TRELLIS_COMB": "LUT4s", "TRELLIS_FF": "flip-flops", "DP16KD": "EBR
 # nextpnr places the 12F on the 25F die it is cut from and counts the 25F's resources; Lattice's
 # data sheet (ECP5 family, table 1.1) sells it with 12K LUTs, 32 EBR blocks, 28 multipliers.
 DATASHEET_LIMITS = {"LFE5U-12F": {"TRELLIS_COMB": 12_000, "DP16KD": 32, "MULT18X18D": 28}}
+TIMING_FAILURE = re.compile(r"ERROR: Max frequency for clock '[^']*': ([\d.]+) MHz "
+                            r"\(FAIL at ([\d.]+) MHz\)")
 UTILISATION_LINE = re.compile(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
 
 
@@ -212,6 +214,14 @@ def check_fit(utilisation, part, device=None):
                              f"{RESOURCES.get(name, name)}, the part has {available}")
 
 
+def check_timing(log_text, part):
+    """``BuildError`` with nextpnr's Fmax if its log says the clock was not met."""
+    failed = TIMING_FAILURE.search(log_text)
+    if failed:
+        raise BuildError(f"the design does not meet timing on {part}: Fmax {failed[1]} MHz, "
+                         f"clock {failed[2]} MHz; build with --clock {failed[1]} or less")
+
+
 def build_bitstream(graph, directory, *, board, part, clock_mhz, baud, seed=1):
     """Build the UART top for ``graph`` into ``directory``: ``xnorflow.bit`` and the tools' logs.
 
@@ -243,6 +253,7 @@ def build_bitstream(graph, directory, *, board, part, clock_mhz, baud, seed=1):
     utilisation = parse_utilisation(log_text)
     check_fit(utilisation, part, platform.device)
     if run.returncode:
+        check_timing(log_text, part)
         errors = [line for line in (log_text + "\n" + run.stderr + "\n" + run.stdout).splitlines()
                   if line.startswith("ERROR")]
         raise BuildError(f"the ECP5 build failed: {errors[0] if errors else 'see ' + str(directory)}")

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from boards import BuildError, TARGETS
-from boards.ecp5 import (BoardTop, board_platform, check_fit, parse_utilisation, pll_config,
-                         uart_fold)
+from boards.ecp5 import (BoardTop, board_platform, check_fit, check_timing, parse_utilisation,
+                         pll_config, uart_fold)
 from boards.uart_top import UartAccelerator
 from gen.fold import mvu_cycles
 from gen.graph import build_graph
@@ -103,3 +103,12 @@ def test_utilisation_is_parsed_and_an_overfull_part_stops_the_build():
                                          r"31877 LUT4s, the part has 24288$"):
         check_fit(table, "LFE5U-25F-6BG381C")
     check_fit({"TRELLIS_COMB": (10, 24288)}, "LFE5U-25F-6BG381C")
+
+
+def test_a_missed_clock_stops_the_build_with_the_fmax():
+    log = "Info: ...\nERROR: Max frequency for clock '$glbnet$core.clk': 86.21 MHz (FAIL at 150.01 MHz)\n"
+    with pytest.raises(BuildError, match=r"^the design does not meet timing on LFE5UM5G-85F-8BG554I: "
+                                         r"Fmax 86.21 MHz, clock 150.01 MHz; build with --clock "
+                                         r"86.21 or less$"):
+        check_timing(log, "LFE5UM5G-85F-8BG554I")
+    check_timing("Info: Max frequency for clock 'clk': 61.55 MHz (PASS at 25.00 MHz)", "x")
