@@ -3,7 +3,7 @@
 This is the part of the ECP5 top that does not depend on a board, so it is simulated whole in
 cocotb; ``boards.ecp5`` adds the board's clock (and PLL), pins and LEDs.
 """
-from amaranth import Module, Signal, unsigned
+from amaranth import Module, unsigned
 from amaranth.hdl import ResetInserter
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
