@@ -20,15 +20,19 @@ import numpy as np
 
 ZOO = ("tfc_1w1a", "tfc_1w2a", "sfc_1w1a", "lfc_1w1a", "cnv_1w1a", "cnv_1w2a")
 
-# Folds with enough parallelism that a Verilator simulation of a few images stays short.
+# Folds for simulation: a few hundred PE*SIMD lanes per net keep Verilator's C++ compile short
+# (it grows with the lanes: sfc at 3,800 lanes took 13 minutes on a loaded 2-core machine),
+# while a few frames of even 226,000 cycles simulate in seconds.
 FOLDS = {
     "tfc_1w1a": {"fc0": (4, 49), "fc1": (4, 16), "fc2": (4, 16), "fc3": (5, 16)},
-    "sfc_1w1a": {"fc0": (16, 112), "fc1": (16, 64), "fc2": (16, 64), "fc3": (10, 64)},
-    "lfc_1w1a": {"fc0": (32, 112), "fc1": (32, 128), "fc2": (32, 128), "fc3": (10, 128)},
-    # FINN's CNV-W1A1 folding (32,768 cycles per frame).
-    "cnv_1w1a": {"conv0": (16, 3), "conv1": (32, 32), "conv2": (16, 32), "conv3": (16, 32),
-                 "conv4": (4, 32), "conv5": (1, 32), "fc0": (1, 4), "fc1": (1, 8), "fc2": (5, 1)},
+    "sfc_1w1a": {"fc0": (4, 56), "fc1": (4, 32), "fc2": (4, 32), "fc3": (2, 32)},
+    "lfc_1w1a": {"fc0": (4, 56), "fc1": (4, 64), "fc2": (4, 64), "fc3": (2, 64)},
+    "cnv_1w1a": {"conv0": (4, 3), "conv1": (8, 16), "conv2": (8, 16), "conv3": (8, 32),
+                 "conv4": (4, 32), "conv5": (2, 32), "fc0": (2, 8), "fc1": (2, 16), "fc2": (1, 16)},
 }
+# FINN's published CNV-W1A1 folding (32,768 cycles per frame), for builds: 2,300 lanes.
+FINN_CNV_FOLD = {"conv0": (16, 3), "conv1": (32, 32), "conv2": (16, 32), "conv3": (16, 32),
+                 "conv4": (4, 32), "conv5": (1, 32), "fc0": (1, 4), "fc1": (1, 8), "fc2": (5, 1)}
 FOLDS["cnv_1w2a"] = FOLDS["cnv_1w1a"]
 FOLDS["tfc_1w2a"] = FOLDS["tfc_1w1a"]
 
