@@ -200,7 +200,7 @@ def test_full_size_export_shapes(tmp_path, arch, shapes):
 def test_fp32_and_unknown_arch_refused():
     with pytest.raises(ExportError, match="only binary"):
         export_network(build_model("tiny-mlp", precision="fp32"))
-    with pytest.raises(ArchError, match="accepted: cnv, vgg16, sfc, lfc, tiny-cnv, tiny-mlp"):
+    with pytest.raises(ArchError, match="accepted: cnv, cnv-small, vgg16, sfc, lfc, tiny-cnv, tiny-mlp"):
         build_model("resnet")
     with pytest.raises(ArchError, match="too small"):
         build_model("vgg16", (28, 28, 1))
