@@ -36,7 +36,8 @@ def describe_model(net, path, is_default):
 
 def add_model_options(parser):
     parser.add_argument("--model", metavar="FILE",
-                        help="network file header (.json); default: the network shipped in the repo")
+                        help="network file header (.json) or QONNX model (.onnx from brevitas "
+                             "export_qonnx); default: the network shipped in the repo")
     parser.add_argument("--fold", metavar="FILE",
                         help="fold JSON (per layer pe, simd, fifo_depth); default: a balanced fold")
 
