@@ -30,6 +30,7 @@ import torch
 from gen import golden
 from gen.ir import ComputeLayer, InputSpec, LabelLayer, Network, PoolLayer, save_network
 from gen.networks import cifar_input_table
+from model.layers import FrozenThresholds, TernaryAct
 from model.nets import ConvBlock, DenseBlock, PoolBlock
 from model.quant import INPUT_FRAC_BITS, pixels_to_input
 
@@ -52,17 +53,19 @@ def _sign_l_plus_b_sqrt_v(L, b, v):
     return (1 if diff > 0 else -1) * (1 if L > 0 else -1)
 
 
-def fold_threshold(gamma, beta, mean, var, eps, scale, bound):
-    """One channel's ``(threshold, direction, tie)`` for ``sign(BN(scale·acc))``, exactly.
+def fold_threshold(gamma, beta, mean, var, eps, scale, bound, shift=0):
+    """One channel's ``(threshold, direction, tie)`` for ``sign(BN(scale·acc) + shift)``, exactly.
 
     ``acc`` ranges over the integers in ``[-bound, bound]``; the output bit is
     ``acc >= threshold`` (direction +1) or ``acc <= threshold`` (direction −1), equal to
-    ``γ(scale·acc − μ)/sqrt(var + eps) + β >= 0`` in exact arithmetic for every such ``acc``.
+    ``γ(scale·acc − μ)/sqrt(var + eps) + β + shift >= 0`` in exact arithmetic for every such ``acc``.
     ``tie`` is the integer ``acc`` where that expression is exactly 0, ``"all"`` where it is 0
     for every ``acc`` (γ = β = 0), else ``None``.
     Thresholds are clamped to ``[-bound-1, bound+1]`` (a constant channel lies at the ends).
+    ``scale`` and ``shift`` may be ``Fraction``s (a positive scale: the input's unit times
+    XNOR's α or a ternary layer's output scale; a shift: ±a/2 for the two ternary levels).
     """
-    g, b, m = Fraction(gamma), Fraction(beta), Fraction(mean)
+    g, b, m = Fraction(gamma), Fraction(beta) + Fraction(shift), Fraction(mean)
     v, s = Fraction(var) + Fraction(eps), Fraction(scale)
     if v <= 0:
         raise ExportError(f"batch-norm variance + eps must be positive, not {float(v)}")
@@ -94,17 +97,24 @@ def fold_threshold(gamma, beta, mean, var, eps, scale, bound):
     return t, direction, tie
 
 
-def fold_batchnorm(bn, scale, bound):
-    """Thresholds ``[C, 1]``, directions ``[C]`` and tie accs (``None`` or int) of a BN + sign."""
+def fold_batchnorm(bn, scales, bound, shifts=(0,)):
+    """Thresholds ``[C, T]``, directions ``[C]`` and tie accs ``[C][T]`` (``None``, an int or
+    ``"all"``) of a BN followed by ``T = len(shifts)`` comparisons ``BN(scale_c·acc) + shift ≥ 0``;
+    ``scales`` holds one positive factor per channel (or one for all)."""
     params = [bn.weight, bn.bias, bn.running_mean, bn.running_var]
     gamma, beta, mean, var = (p.detach().cpu().double().numpy() for p in params)
-    thresholds, directions, ties = [], [], []
-    for c in range(gamma.shape[0]):
-        t, d, tie = fold_threshold(gamma[c], beta[c], mean[c], var[c], bn.eps, scale, bound)
-        thresholds.append(t)
-        directions.append(d)
-        ties.append(tie)
-    return np.array(thresholds, dtype=np.int64)[:, None], np.array(directions, dtype=np.int64), ties
+    channels = gamma.shape[0]
+    scales = list(scales) if np.ndim(scales) else [scales] * channels
+    thresholds, directions, ties = np.zeros((channels, len(shifts)), dtype=np.int64), [], []
+    for c in range(channels):
+        if not scales[c] > 0:
+            raise ExportError(f"channel {c}: the accumulation scale must be positive, not {float(scales[c])}")
+        folded = [fold_threshold(gamma[c], beta[c], mean[c], var[c], bn.eps, scales[c], bound, shift)
+                  for shift in shifts]
+        thresholds[c] = [t for t, _, _ in folded]
+        directions.append(folded[0][1])
+        ties.append([tie for _, _, tie in folded])
+    return thresholds, np.array(directions, dtype=np.int64), ties
 
 
 # ---------------------------------------------------------------- model → network
@@ -114,6 +124,32 @@ def _weight_bits(module):
     if not bool(((weight == 1) | (weight == -1)).all()):
         raise ExportError(f"{type(module).__name__} weights are not all ±1 after quantization")
     return (weight > 0).to(torch.uint8).numpy()
+
+
+def _scale_factors(block):
+    """The positive factors (``Fraction``s: one, or one per channel) on the block's accumulation."""
+    if not hasattr(block.scale, "factors"):
+        return Fraction(1)
+    factors = block.scale.factors().detach().cpu().double().numpy()
+    return [Fraction(float(f)) for f in factors.reshape(-1)] if factors.ndim else Fraction(float(factors))
+
+
+def block_thresholds(block, unit, bound):
+    """``(thresholds [C, T], direction [C], ties [C][T])`` of a thresholded block whose input
+    values are ``unit`` times integers: frozen thresholds as they are; else batch norm folded
+    with the block's scale, one level for a sign (T = 1), two at ±a/2 for a ternary activation."""
+    if isinstance(block.bn, FrozenThresholds):
+        if float(block.bn.unit) != unit:
+            raise ExportError(f"frozen thresholds on inputs of unit {float(block.bn.unit)}, not {unit}")
+        thresholds = block.bn.thresholds.cpu().numpy()[:, None]
+        return thresholds, block.bn.direction.cpu().numpy(), [[None]] * thresholds.shape[0]
+    factors = _scale_factors(block)
+    scales = [Fraction(unit) * f for f in factors] if isinstance(factors, list) else Fraction(unit) * factors
+    shifts = (0,)
+    if isinstance(block.act, TernaryAct):
+        half = Fraction(float(block.act.scale().detach())) / 2
+        shifts = (half, -half)                  # count >= 1 iff y >= -a/2, count >= 2 iff y >= a/2
+    return fold_batchnorm(block.bn, scales, bound, shifts)
 
 
 def check_input_quantizer(model):
@@ -140,7 +176,7 @@ def build_network(model, *, name=None, description="", top_k=1):
              "constant_channels": 0, "negative_directions": 0}
     bits, count = 8, {"conv": 0, "dense": 0, "pool": 0}
     for block in model.blocks:
-        scale = 2.0 ** -INPUT_FRAC_BITS if bits == 8 else 1.0
+        scale = 2.0 ** -INPUT_FRAC_BITS if bits == 8 else 1.0      # unit of the input values
         if isinstance(block, PoolBlock):
             layer = PoolLayer(name=f"pool{count['pool']}", in_shape=shape, kernel=block.kernel)
             count["pool"] += 1
@@ -180,15 +216,18 @@ def build_network(model, *, name=None, description="", top_k=1):
                     layer.weights = 1 - layer.weights
                     facts["score_sign"] = -1
                 inv_std = 1.0 / math.sqrt(float(norm.running_var.detach()) + norm.eps)
-                facts["score_scale"] = abs(weight) * inv_std * scale
+                factors = _scale_factors(block)
+                if isinstance(factors, list):
+                    raise ExportError("a per-class scale on the scores would change their ranking")
+                facts["score_scale"] = abs(weight) * inv_std * scale * float(factors)
                 facts["score_offset"] = float(norm.bias.detach()) - float(norm.running_mean.detach()) * weight * inv_std
             else:
                 bound = layer.mw * (128 if bits == 8 else 1)
-                layer.thresholds, layer.direction, ties = fold_batchnorm(block.bn, scale, bound)
+                layer.thresholds, layer.direction, ties = block_thresholds(block, scale, bound)
                 facts["ties"][layer.name] = ties
-                facts["constant_channels"] += int((np.abs(layer.thresholds[:, 0]) > bound).sum())
+                facts["constant_channels"] += int((np.abs(layer.thresholds) > bound).all(axis=1).sum())
                 facts["negative_directions"] += int((layer.direction < 0).sum())
-            bits = 1
+                bits = 1 if layer.thresholds.shape[1] == 1 else 2
         net.layers.append(layer)
         shape = layer.out_shape
     if net.layers[-1].kind != "dense" or net.layers[-1].output != "scores":
@@ -229,9 +268,9 @@ def check_against_torch(model, net, facts, images, labels=None, *, batch=64, pro
             hooks.append(block.act.register_forward_hook(keep(layer.name, "act")))
     per_layer = {layer.name: {"acc_mismatches": 0, "bit_mismatches": 0, "bit_mismatches_at_ties": 0,
                               "exact_ties": 0, "float_zero": 0} for layer in compute}
-    tie_arrays = {name: (np.array([t if isinstance(t, int) else 0 for t in ties], dtype=np.int64),
-                         np.array([isinstance(t, int) for t in ties]),
-                         np.array([t == "all" for t in ties]))
+    tie_arrays = {name: (np.array([[t if isinstance(t, int) else 0 for t in c] for c in ties], dtype=np.int64),
+                         np.array([[isinstance(t, int) for t in c] for c in ties]),
+                         np.array([[t == "all" for t in c] for c in ties]))
                   for name, ties in facts["ties"].items()}
     all_scores, all_logits = [], []
     try:
@@ -257,9 +296,10 @@ def check_against_torch(model, net, facts, images, labels=None, *, batch=64, pro
                     continue
                 stats["acc_mismatches"] += int((torch_acc != acc).sum())
                 x = golden.apply_thresholds(layer, acc)
-                torch_bits = (_nhwc(captured[(layer.name, "act")]) > 0).astype(np.int64)
+                act = _nhwc(captured[(layer.name, "act")])          # ±1, or ternary −1/0/+1
+                torch_bits = (act > 0 if layer.thresholds.shape[1] == 1 else np.rint(act) + 1).astype(np.int64)
                 tie_acc, has_tie, all_tie = tie_arrays[layer.name]
-                at_tie = ((acc == tie_acc) & has_tie) | all_tie
+                at_tie = (((acc[..., None] == tie_acc) & has_tie) | all_tie).any(axis=-1)
                 stats["bit_mismatches"] += int((torch_bits != x).sum())
                 stats["bit_mismatches_at_ties"] += int(((torch_bits != x) & at_tie).sum())
                 stats["float_zero"] += int((_nhwc(captured[(layer.name, "bn")]) == 0).sum())
@@ -315,7 +355,7 @@ def export_network(model, path=None, *, check_images=None, check_labels=None, na
         "arch": model.arch, "input_shape": list(model.input_shape),
         "layers": [{"name": l.name, "kind": l.kind, "mh": l.mh, "mw": l.mw, "out_shape": list(l.out_shape)}
                    for l in layers],
-        "tie_channels": int(sum(t is not None for ties in facts["ties"].values() for t in ties)),
+        "tie_channels": int(sum(any(t is not None for t in c) for ties in facts["ties"].values() for c in ties)),
         "constant_channels": facts["constant_channels"],
         "negative_directions": facts["negative_directions"],
         "score_sign": facts["score_sign"], "score_scale": facts["score_scale"],

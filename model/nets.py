@@ -119,11 +119,16 @@ class ConvBlock(nn.Module):
                                     weight_quant=BinaryWeightQuant, weight_bit_width=1)
         else:
             self.conv = nn.Conv2d(in_channels, out_channels, 3, bias=False)
+        self.scale = nn.Identity()        # a positive factor on the accumulation (model.methods)
         self.bn = nn.BatchNorm2d(out_channels, eps=BN_EPS)
         self.act = binary_act() if binary else nn.ReLU()
 
+    @property
+    def core(self):
+        return self.conv
+
     def forward(self, x):
-        return self.act(self.bn(self.conv(self.padding(x))))
+        return self.act(self.bn(self.scale(self.conv(self.padding(x)))))
 
 
 class PoolBlock(nn.Module):
@@ -145,6 +150,7 @@ class DenseBlock(nn.Module):
                                       weight_quant=BinaryWeightQuant, weight_bit_width=1)
         else:
             self.linear = nn.Linear(in_features, out_features, bias=False)
+        self.scale = nn.Identity()
         if last:
             self.norm = TensorNorm()
             self.act = nn.Identity()
@@ -157,9 +163,13 @@ class DenseBlock(nn.Module):
     def bn(self):
         return self.norm
 
+    @property
+    def core(self):
+        return self.linear
+
     def forward(self, x):
         x = x.reshape(x.shape[0], -1)
-        return self.dropout(self.act(self.norm(self.linear(x))))
+        return self.dropout(self.act(self.norm(self.scale(self.linear(x)))))
 
 
 class BNN(nn.Module):

@@ -1,9 +1,10 @@
 """Train a network from ``model.nets`` and export it as an xnorflow network file.
 
-    python -m model.train --arch cnv --dataset cifar10 --epochs 200 --out runs/cnv
+    python -m model.train --arch cnv --dataset cifar10 --epochs 200 --out runs/cnv [--method ste]
 
-Adam with a per-step cosine learning-rate schedule (linear warm-up over the first 5% of the
-first epoch's steps), cross-entropy, latent weights clamped to [-1, 1] after each step (binary models),
+``--method`` picks the training method (``model.methods``: ste, xnor, ubq, dualpath; see
+docs/methods.md). Adam with a per-step cosine learning-rate schedule (linear warm-up over the
+first 5% of the first epoch's steps), cross-entropy, latent weights clamped to [-1, 1] after each step (binary models),
 random crop (4 pixels of zero padding) + horizontal flip for CIFAR-10. Every epoch appends one JSON
 line to ``OUT/log.jsonl`` and rewrites ``OUT/checkpoint.pt`` (tensors and plain values only: it
 loads with ``torch.load(..., weights_only=True)``); ``--resume`` continues from it. At the end a
@@ -33,6 +34,7 @@ class TrainError(ValueError):
 
 
 def parse_args(argv=None):
+    from model.methods import METHODS
     from model.nets import ARCHS, PRECISIONS
 
     parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n")[0])
@@ -47,6 +49,8 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--precision", choices=list(PRECISIONS), default="binary")
+    parser.add_argument("--method", choices=list(METHODS), default="ste",
+                        help="training method of a binary model (default ste; docs/methods.md)")
     parser.add_argument("--limit-train", type=int,
                         help="train on a fixed random subset of N training images (the same in every run)")
     parser.add_argument("--limit-test", type=int,
@@ -62,6 +66,8 @@ def parse_args(argv=None):
         parser.error(f"--lr must be positive, not {args.lr}")
     if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
         parser.error(f"--device must be cpu or cuda, not {args.device!r}")
+    if args.precision == "fp32" and args.method != "ste":
+        parser.error(f"--method {args.method} trains a binary model, not --precision fp32")
     if args.lr is None:
         args.lr = DEFAULT_LR[args.precision]
     return args
@@ -127,9 +133,15 @@ def _save_checkpoint(path, state):
     os.replace(tmp, path)
 
 
+def _steps_per_epoch(n, batch_size):
+    """Batches per epoch; a last batch of one image breaks batch norm, so it is skipped."""
+    return math.ceil(n / batch_size) - (1 if n % batch_size == 1 else 0)
+
+
 def train(args):
     import torch
     from model.augment import check_images, load_splits, random_crop_flip, subset
+    from model.methods import get_method
     from model.nets import build_model, DATASET_SHAPES
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -154,9 +166,14 @@ def train(args):
     classes = max(classes, 10)
 
     torch.manual_seed(args.seed)
-    model = build_model(args.arch, shape, classes, args.precision).to(device)
+    model = build_model(args.arch, shape, classes, args.precision)
+    method = get_method(args.method)
+    if args.precision == "binary":
+        method.prepare(model)
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     config = {"arch": args.arch, "dataset": args.dataset, "precision": args.precision,
+              "method": args.method,
               "classes": classes, "seed": args.seed, "batch_size": args.batch_size,
               "lr": args.lr, "limit_train": args.limit_train, "augment": not args.no_augment}
     start_epoch, history = 0, []
@@ -170,13 +187,15 @@ def train(args):
         except Exception as error:      # torch raises many kinds for a bad file
             raise TrainError(f"--resume: {ckpt_path} is not a readable checkpoint "
                              f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
-        for key in ("arch", "dataset", "precision", "classes"):
-            if state["config"].get(key) != config[key]:
+        for key in ("arch", "dataset", "precision", "method", "classes"):
+            if state["config"].get(key, "ste" if key == "method" else None) != config[key]:
                 raise TrainError(f"--resume: {ckpt_path} was trained with {key}={state['config'].get(key)!r}, "
                                  f"not {config[key]!r}")
+        start_epoch, history = int(state["epoch"]), list(state["history"])
+        method.restore(model, start_epoch * _steps_per_epoch(train_x.shape[0], args.batch_size),
+                       _steps_per_epoch(train_x.shape[0], args.batch_size) * args.epochs)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        start_epoch, history = int(state["epoch"]), list(state["history"])
         print(f"resuming {ckpt_path} after epoch {start_epoch}", file=sys.stderr)
     else:
         out.mkdir(parents=True, exist_ok=True)
@@ -189,9 +208,7 @@ def train(args):
     n = x_all.shape[0]
     if n < 2:
         raise TrainError(f"{n} training image(s): batch norm needs at least 2")
-    steps = math.ceil(n / args.batch_size)
-    if n % args.batch_size == 1:
-        steps -= 1          # a last batch of one image breaks batch norm: skip it this epoch
+    steps = _steps_per_epoch(n, args.batch_size)
     total = steps * args.epochs
     warmup = max(1, int(0.05 * steps)) if args.epochs else 1
     augment = args.dataset == "cifar10" and not args.no_augment
@@ -208,6 +225,7 @@ def train(args):
             lr = lr_at(epoch * steps + i, total, args.lr, warmup)
             for group in optimizer.param_groups:
                 group["lr"] = lr
+            method.on_step(model, epoch * steps + i, total)
             index = order[i * args.batch_size:(i + 1) * args.batch_size].to(device)
             xb = x_all[index]
             if augment:
@@ -239,6 +257,7 @@ def train(args):
               f"test {100 * test_acc:.2f}%  {record['seconds']:.1f}s  lr {lr:.2e}", file=sys.stderr)
 
     summary = {"arch": args.arch, "dataset": args.dataset, "precision": args.precision,
+               "method": args.method,
                "split": split_note, "train_images": int(n), "test_images": int(test_x.shape[0]),
                "epochs": args.epochs, "config": config,
                "torch_test_top1": evaluate(model, test_x, test_y, device)}
@@ -250,7 +269,8 @@ def train(args):
         net_path = out / f"{args.arch}.json"
         _, report = export_network(
             model, net_path, check_images=test_x, check_labels=test_y,
-            description=f"{args.arch} trained on {args.dataset} ({args.epochs} epochs); {split_note}",
+            description=f"{args.arch} trained on {args.dataset} with method {args.method} "
+                        f"({args.epochs} epochs); {split_note}",
             progress=lambda done, all_: bar.update(done))
         bar.close()
         summary["export"] = report
@@ -270,10 +290,11 @@ def main(argv=None):
     args = parse_args(argv)
     from model.nets import ArchError
     from model.export import ExportError
+    from model.methods import MethodError
 
     try:
         train(args)
-    except (DatasetError, ArchError, TrainError, ExportError) as error:
+    except (DatasetError, ArchError, TrainError, ExportError, MethodError) as error:
         print(f"python -m model.train: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

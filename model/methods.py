@@ -1,0 +1,144 @@
+"""Training methods by name (``python -m model.train --method M``; docs/methods.md).
+
+A method changes a freshly built binary ``model.nets.BNN`` (``prepare``) and may act before every
+optimizer step (``on_step``: annealing, freezing). ``restore`` rebuilds, for a resumed run, the
+structure the model had after ``step`` steps, before its state dict is loaded. Every method
+exports to the same hardware: ±1 weights, integer thresholds (one per channel, or two for
+ternary outputs), integer scores.
+
+- ``ste``: BinaryNet — sign with the hardtanh straight-through estimator, weights clipped to
+  [−1, 1] (the baseline; nothing to change).
+- ``xnor``: XNOR-Net's per-output-channel weight scale α = mean |W| on every thresholded layer.
+- ``ubq``: uncertainty-based sign annealed to the hard sign, then gradual freezing (first layers
+  first) with batch norm replaced by the exported integer thresholds, then fine-tuning.
+- ``dualpath``: ternary outputs as two binary paths (two thresholds per channel) with a
+  trainable positive output scale per layer.
+"""
+import torch
+
+from model.layers import (ChannelScale, FrozenThresholds, InputScale, TernaryAct, UncertainSign,
+                          hard_sign)
+from model.nets import PoolBlock
+from model.quant import INPUT_FRAC_BITS
+
+
+class MethodError(ValueError):
+    """An unknown method, or one that does not apply to the model (one-line message)."""
+
+
+def compute_blocks(model):
+    """The conv/dense blocks in order (pools left out)."""
+    return [block for block in model.blocks if not isinstance(block, PoolBlock)]
+
+
+def thresholded_blocks(model):
+    """The compute blocks with a batch norm + activation (all but the last, which gives scores)."""
+    return compute_blocks(model)[:-1]
+
+
+class Ste:
+    name = "ste"
+    description = "BinaryNet sign + hardtanh straight-through estimator, weight clipping (baseline)"
+
+    def prepare(self, model):
+        pass
+
+    def on_step(self, model, step, total):
+        pass
+
+    def restore(self, model, step, total):
+        pass
+
+
+class Xnor(Ste):
+    name = "xnor"
+    description = "XNOR-Net per-output-channel weight scale alpha = mean|W|, folded into the thresholds"
+
+    def prepare(self, model):
+        for block in thresholded_blocks(model):
+            block.scale = ChannelScale(block.core.weight)
+
+
+class DualPath(Ste):
+    name = "dualpath"
+    description = ("ternary outputs as two binary paths at -a/2 and +a/2 (two thresholds per channel), "
+                   "a trainable positive output scale a per layer")
+
+    def prepare(self, model):
+        blocks = compute_blocks(model)
+        for block, after in zip(blocks[:-1], blocks[1:]):
+            block.act = TernaryAct()
+            after.scale = InputScale(block.act)
+
+
+class Ubq(Ste):
+    """Phases over the training steps (fractions of ``total``): τ annealed linearly from
+    ``tau0`` to 0 until ``hard_at``; thresholded layer i of n frozen at
+    ``freeze_from + (freeze_to − freeze_from)·i/(n − 1)``; after ``freeze_to`` only the last
+    layer (binary weights and the scores' norm) trains, on the exact hardware features."""
+    name = "ubq"
+    description = ("uncertainty-based sign annealed to a hard sign, gradual freezing first layers first "
+                   "with batch norm replaced by integer thresholds, then fine-tuning")
+    tau0, hard_at, freeze_from, freeze_to = 1.0, 0.4, 0.5, 0.8
+
+    def prepare(self, model):
+        for block in thresholded_blocks(model):
+            block.act = UncertainSign(self.tau0)
+
+    def tau(self, step, total):
+        return self.tau0 * max(0.0, 1.0 - step / (self.hard_at * total))
+
+    def freeze_step(self, index, count, total):
+        """The step at which thresholded layer ``index`` of ``count`` is frozen."""
+        fraction = self.freeze_from + (self.freeze_to - self.freeze_from) * index / max(1, count - 1)
+        return int(fraction * total)
+
+    def on_step(self, model, step, total):
+        blocks = thresholded_blocks(model)
+        for index, block in enumerate(blocks):
+            if isinstance(block.bn, FrozenThresholds):
+                continue
+            block.act.tau.fill_(self.tau(step, total))
+            if step >= self.freeze_step(index, len(blocks), total):
+                freeze(block, first=index == 0)
+
+    def restore(self, model, step, total):
+        blocks = thresholded_blocks(model)
+        for index, block in enumerate(blocks):
+            block.act.tau.fill_(self.tau(max(0, step - 1), total))
+            if step > self.freeze_step(index, len(blocks), total):
+                _set_norm(block, FrozenThresholds.empty(block.bn.num_features).to(block.core.weight.device))
+                block.core.weight.requires_grad_(False)
+                block.act.tau.fill_(0.0)
+
+
+def _set_norm(block, module):
+    setattr(block, "norm" if hasattr(block, "linear") else "bn", module)
+
+
+def freeze(block, *, first):
+    """Turn a block into its hardware form: weights fixed to their signs, batch norm (with the
+    block's scale) replaced by the exact integer thresholds the exporter writes, hard sign."""
+    from model.export import block_thresholds
+
+    unit = 2.0 ** -INPUT_FRAC_BITS if first else 1.0
+    bound = block.core.weight[0].numel() * (1 << INPUT_FRAC_BITS if first else 1)
+    thresholds, direction, _ = block_thresholds(block, unit, bound)
+    if thresholds.shape[1] != 1:
+        raise MethodError("only binary (one-threshold) layers can be frozen")
+    with torch.no_grad():
+        block.core.weight.copy_(hard_sign(block.core.weight))
+    block.core.weight.requires_grad_(False)
+    _set_norm(block, FrozenThresholds(thresholds[:, 0], direction, unit).to(block.core.weight.device))
+    block.scale = torch.nn.Identity()
+    block.act.tau.fill_(0.0)
+
+
+METHODS = {method.name: method for method in (Ste(), Xnor(), Ubq(), DualPath())}
+
+
+def get_method(name):
+    """The method called ``name``; an unknown name raises ``MethodError`` listing the accepted ones."""
+    if name not in METHODS:
+        raise MethodError(f"unknown method {name!r}; accepted: {', '.join(METHODS)}")
+    return METHODS[name]
