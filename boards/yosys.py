@@ -68,7 +68,11 @@ def estimate_xcup(verilog_path, top, *, timeout=3600):
     """
     verilog_path = Path(verilog_path).resolve()
     log, stat = "yosys_xcup.log", "yosys_xcup_stat.json"
-    script = (f"read_verilog {verilog_path.name}; "
+    # Amaranth names each lane of a wide port with an alias wire such as `\o__payload[0]`;
+    # after abc9 Yosys mistakes those names for bits of `o__payload`, finds the port undriven
+    # and removes the logic behind it (a 2,446-LUT unit counted 203). Purging the unused
+    # aliases first keeps the count honest.
+    script = (f"read_verilog {verilog_path.name}; hierarchy -top {top}; proc; opt_clean -purge; "
               f"synth_xilinx -family xcup -top {top} -flatten -noiopad; "
               f"tee -q -o {stat} stat -json")
     run = subprocess.run([yosys_command(), "-q", "-l", log, "-p", script],
