@@ -23,6 +23,38 @@ def lanes_dividing(simd, channels):
     return simd
 
 
+def check_window(*, height, width, channels, kernel, pad, elem_shape, pad_value):
+    """``(out_height, out_width)`` of a stride-1 window over a padded frame, once every
+    parameter is checked; else a ``TypeError`` or ``ValueError`` naming the bad one."""
+    positive("height", height)
+    positive("width", width)
+    positive("channels", channels)
+    positive("kernel", kernel)
+    if isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < kernel:
+        raise ValueError(f"pad must be an integer from 0 to kernel-1={kernel - 1}, not {pad!r}")
+    try:
+        shape = Shape.cast(elem_shape)
+    except TypeError:
+        raise TypeError(f"elem_shape must be a shape such as unsigned(1) or signed(8), "
+                        f"not {elem_shape!r}") from None
+    if shape == unsigned(1):
+        accepted, low, high = "0 (bit 0, i.e. -1) for binary elements", 0, 0
+    else:
+        low = -(1 << (shape.width - 1)) if shape.signed else 0
+        high = low + (1 << shape.width) - 1
+        accepted = f"an integer from {low} to {high} for elem_shape {shape!r}"
+    if isinstance(pad_value, bool) or not isinstance(pad_value, int) \
+            or not low <= pad_value <= high:
+        raise ValueError(f"pad_value must be {accepted}, not {pad_value!r}")
+    out_height, out_width = height + 2 * pad - kernel + 1, width + 2 * pad - kernel + 1
+    if out_height < 1 or out_width < 1:
+        raise ValueError(
+            f"kernel={kernel} with pad={pad} leaves a {out_height}x{out_width} output from a "
+            f"{height}x{width} input; accepted are kernel <= height+2*pad and "
+            f"kernel <= width+2*pad")
+    return out_height, out_width
+
+
 class SlidingWindow(wiring.Component):
     """Emits the stride-1 convolution windows of each ``[height, width, channels]`` frame on ``i``.
 
@@ -48,38 +80,13 @@ class SlidingWindow(wiring.Component):
 
     def __init__(self, *, height, width, channels, kernel, pad=0, simd, elem_shape=unsigned(1),
                  pad_value=0):
-        self.height = positive("height", height)
-        self.width = positive("width", width)
-        self.channels = positive("channels", channels)
-        self.kernel = positive("kernel", kernel)
-        if isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < kernel:
-            raise ValueError(f"pad must be an integer from 0 to kernel-1={kernel - 1}, "
-                             f"not {pad!r}")
-        self.pad = pad
+        self.out_height, self.out_width = check_window(
+            height=height, width=width, channels=channels, kernel=kernel, pad=pad,
+            elem_shape=elem_shape, pad_value=pad_value)
+        self.height, self.width, self.channels, self.kernel, self.pad = \
+            height, width, channels, kernel, pad
         self.simd = lanes_dividing(simd, channels)
-        try:
-            shape = Shape.cast(elem_shape)
-        except TypeError:
-            raise TypeError(f"elem_shape must be a shape such as unsigned(1) or signed(8), "
-                            f"not {elem_shape!r}") from None
-        self.elem_shape = elem_shape
-        if shape == unsigned(1):
-            accepted, low, high = "0 (bit 0, i.e. -1) for binary elements", 0, 0
-        else:
-            low = -(1 << (shape.width - 1)) if shape.signed else 0
-            high = low + (1 << shape.width) - 1
-            accepted = f"an integer from {low} to {high} for elem_shape {shape!r}"
-        if isinstance(pad_value, bool) or not isinstance(pad_value, int) \
-                or not low <= pad_value <= high:
-            raise ValueError(f"pad_value must be {accepted}, not {pad_value!r}")
-        self.pad_value = pad_value
-        self.out_height = height + 2 * pad - kernel + 1
-        self.out_width = width + 2 * pad - kernel + 1
-        if self.out_height < 1 or self.out_width < 1:
-            raise ValueError(
-                f"kernel={kernel} with pad={pad} leaves a {self.out_height}x{self.out_width} "
-                f"output from a {height}x{width} input; accepted are kernel <= height+2*pad "
-                f"and kernel <= width+2*pad")
+        self.elem_shape, self.pad_value = elem_shape, pad_value
         self.buffer_rows = max(kernel + 1, 2 * (kernel - pad))
         signature = lanes_signature(elem_shape, simd)
         super().__init__({"i": In(signature), "o": Out(signature)})
