@@ -111,8 +111,8 @@ class Progress:
             print(file=sys.stderr)
 
 
-def evaluate(model, images, labels, device, batch=500):
-    """Top-1 accuracy of the PyTorch model (eval mode) on uint8 HWC images."""
+def evaluate(model, images, labels, device, batch=500, k=1):
+    """Top-``k`` accuracy of the PyTorch model (eval mode) on uint8 HWC images."""
     import torch
     from model.quant import pixels_to_input
 
@@ -121,8 +121,9 @@ def evaluate(model, images, labels, device, batch=500):
     with torch.no_grad():
         for start in range(0, images.shape[0], batch):
             x = pixels_to_input(images[start:start + batch]).to(device)
-            pred = model(x).argmax(1).cpu().numpy()
-            correct += int((pred == labels[start:start + batch]).sum())
+            scores = model(x)
+            top = (scores.argmax(1, keepdim=True) if k == 1 else scores.topk(k, dim=1).indices).cpu().numpy()
+            correct += int((top == labels[start:start + batch, None]).any(axis=1).sum())
     return correct / max(1, images.shape[0])
 
 
@@ -260,7 +261,8 @@ def train(args):
                "method": args.method,
                "split": split_note, "train_images": int(n), "test_images": int(test_x.shape[0]),
                "epochs": args.epochs, "config": config,
-               "torch_test_top1": evaluate(model, test_x, test_y, device)}
+               "torch_test_top1": evaluate(model, test_x, test_y, device),
+               "torch_test_top5": evaluate(model, test_x, test_y, device, k=min(5, classes))}
     if args.precision == "binary":
         from model.export import export_network
 
