@@ -65,7 +65,10 @@ def run_cocotb(*, verilog_text, toplevel, test_module, params, build_root=None, 
 
     setup_verilator_env()
     build_root = Path(build_root or os.environ.get("XNORFLOW_SIM_BUILD", DEFAULT_BUILD_ROOT))
-    digest = hashlib.sha256(verilog_text.encode()).hexdigest()[:16]
+    # A build is tied to the Verilator it was compiled with (its makefiles name the install's
+    # path), so the key covers that path too: a moved or new virtual environment rebuilds.
+    key = f"{os.environ['VERILATOR_ROOT']}\n{verilog_text}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     build_dir = build_root / f"{toplevel}-{digest}"
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{toplevel}.v"
