@@ -60,11 +60,13 @@ def summarize_xcup(cells):
     }
 
 
-def estimate_xcup(verilog_path, top, *, timeout=3600):
+def estimate_xcup(verilog_path, top, *, per_module=False, timeout=3600):
     """Synthesize ``verilog_path`` for UltraScale+ with Yosys; returns the estimate dict.
 
-    Yosys's log and ``stat -json`` are written beside the Verilog as ``yosys_xcup.log`` and
-    ``yosys_xcup_stat.json`` (relative paths: YoWASP's sandbox sees only its working directory).
+    With ``per_module`` the hierarchy is kept and ``"modules"`` maps each module's name to its
+    own counts (without its submodules'). Yosys's log and ``stat -json`` are written beside the
+    Verilog as ``yosys_xcup.log`` and ``yosys_xcup_stat.json`` (relative paths: YoWASP's sandbox
+    sees only its working directory).
     """
     verilog_path = Path(verilog_path).resolve()
     log, stat = "yosys_xcup.log", "yosys_xcup_stat.json"
@@ -73,7 +75,7 @@ def estimate_xcup(verilog_path, top, *, timeout=3600):
     # and removes the logic behind it (a 2,446-LUT unit counted 203). Purging the unused
     # aliases first keeps the count honest.
     script = (f"read_verilog {verilog_path.name}; hierarchy -top {top}; proc; opt_clean -purge; "
-              f"synth_xilinx -family xcup -top {top} -flatten -noiopad; "
+              f"synth_xilinx -family xcup -top {top} {'' if per_module else '-flatten'} -noiopad; "
               f"tee -q -o {stat} stat -json")
     run = subprocess.run([yosys_command(), "-q", "-l", log, "-p", script],
                          cwd=verilog_path.parent, capture_output=True, text=True, timeout=timeout)
@@ -84,9 +86,13 @@ def estimate_xcup(verilog_path, top, *, timeout=3600):
     data = json.loads(stat_path.read_text())
     design = data.get("design") or next(iter(data["modules"].values()))
     cells = design["num_cells_by_type"]
-    return {"tool": f"{Path(yosys_command()).name} synth_xilinx -family xcup",
-            "version": data.get("creator", "").split(" (")[0], "log": log,
-            **summarize_xcup(cells), "cells": cells}
+    estimate = {"tool": f"{Path(yosys_command()).name} synth_xilinx -family xcup",
+                "version": data.get("creator", "").split(" (")[0], "log": log,
+                **summarize_xcup(cells), "cells": cells}
+    if per_module:
+        estimate["modules"] = {name: summarize_xcup(module["num_cells_by_type"])
+                               for name, module in data["modules"].items()}
+    return estimate
 
 
 def check_fit(estimate, part):

@@ -38,8 +38,13 @@ def add_model_options(parser):
     parser.add_argument("--model", metavar="FILE",
                         help="network file header (.json) or QONNX model (.onnx from brevitas "
                              "export_qonnx); default: the network shipped in the repo")
-    parser.add_argument("--fold", metavar="FILE",
-                        help="fold JSON (per layer pe, simd, fifo_depth); default: a balanced fold")
+    folding = parser.add_mutually_exclusive_group()
+    folding.add_argument("--fold", metavar="FILE",
+                         help="fold JSON (per layer pe, simd, fifo_depth); default: a balanced fold")
+    folding.add_argument("--fps", type=positive_float, metavar="F",
+                         help="choose the cheapest fold that reaches F frames/s at --clock")
+    folding.add_argument("--luts", type=positive_int, metavar="N",
+                         help="choose the fastest fold whose estimated LUTs stay within N")
 
 
 def command_build(args):
@@ -55,6 +60,7 @@ def command_build(args):
     print(f"building {describe_model(net, path, is_default)}")
     try:
         report = build(net, out, target=args.target, board=args.board, fold_path=args.fold,
+                       fps=args.fps, luts=args.luts,
                        part=args.part, clock_mhz=args.clock, source=path, baud=args.baud,
                        estimate=not args.no_estimate, scores=args.scores)
     except BuildError as error:
@@ -85,7 +91,8 @@ def command_report(args):
 
     net, path, is_default = load_model(args.model)
     print(describe_model(net, path, is_default))
-    graph = build_graph(net, resolve_fold(net, args.fold))
+    graph = build_graph(net, resolve_fold(net, args.fold, fps=args.fps, luts=args.luts,
+                                          clock_mhz=args.clock))
     print(format_report(build_report(graph, clock_mhz=args.clock)))
     return 0
 
@@ -135,10 +142,30 @@ def command_sim(args):
     return 0 if ok else 1
 
 
+def command_bench(args):
+    from gen.bench import DEFAULT_FPS, run_bench
+    from gen.networks import random_cnv
+
+    net = random_cnv()
+    report = run_bench(net, args.out, clock_mhz=args.clock,
+                       fps_targets=tuple(args.fps or DEFAULT_FPS), lut_budget=args.luts,
+                       synth=not args.no_synth, sim=not args.no_sim, layer_sims=args.layer_sims,
+                       fmax=args.fmax, images=args.images, only=args.only)
+    print(f"wrote {args.out}/bench.json, bench.md, bench.png ({len(report['folds'])} folds)")
+    return 0
+
+
 def positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
     return value
 
 
@@ -194,6 +221,29 @@ def make_parser():
     report.add_argument("--clock", type=float, default=TARGETS["ultrascale"].default_clock_mhz,
                         metavar="MHZ")
     report.set_defaults(run=command_report)
+
+    bench = commands.add_parser(
+        "bench", help="measure CNV-W1A1 under FINN's fold and automatic folds",
+        description="Build CNV-W1A1 (random weights) under FINN's folding and our automatic "
+                    "folds; print and write per-layer cycles (expected and measured), LUT/FF/BRAM "
+                    "(model and Yosys), Fmax, frames/s, generator and simulation speed.")
+    bench.add_argument("--out", metavar="DIR", default="build/bench")
+    bench.add_argument("--clock", type=positive_float, default=300.0, metavar="MHZ")
+    bench.add_argument("--fps", type=positive_float, nargs="+", metavar="F",
+                       help="frame-rate targets for automatic folds (default 10000 30000 100000)")
+    bench.add_argument("--luts", type=positive_int, default=230_400, metavar="N",
+                       help="LUT budget of the largest automatic fold (default: an xczu7ev's)")
+    bench.add_argument("--only", nargs="+", metavar="FOLD",
+                       help="measure only these folds (labels as printed, e.g. FINN)")
+    bench.add_argument("--images", type=positive_int, default=6, metavar="N",
+                       help="random images through the Verilator simulation of each fold")
+    bench.add_argument("--no-synth", action="store_true", help="skip the Yosys syntheses")
+    bench.add_argument("--no-sim", action="store_true", help="skip the Verilator simulations")
+    bench.add_argument("--layer-sims", action="store_true",
+                       help="also simulate each layer alone to measure its cycles")
+    bench.add_argument("--fmax", action="store_true",
+                       help="place and route on an ECP5-85F (nextpnr) where the design fits")
+    bench.set_defaults(run=command_bench)
     return parser
 
 

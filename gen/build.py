@@ -21,7 +21,8 @@ from boards.uart import uart_divisor
 from boards.uart_top import DEFAULT_BAUD
 from boards.vivado import write_vivado_project
 from boards.yosys import check_fit, estimate_xcup
-from gen.fold import default_fold, load_fold, save_fold
+from gen.fold import (default_fold, fold_for_interval, fold_for_luts, load_fold, save_fold,
+                      target_interval)
 from gen.graph import build_graph
 from gen.ir import save_network
 from gen.report import build_report
@@ -43,16 +44,21 @@ def elaborate(net, fold):
     return graph, LINT_WAIVERS + text
 
 
-def resolve_fold(net, fold_path=None, default=None):
-    """The fold in ``fold_path`` (layers it leaves out get the default), else ``default`` or the
-    balanced default fold."""
+def resolve_fold(net, fold_path=None, default=None, *, fps=None, luts=None, clock_mhz=None):
+    """The fold in ``fold_path`` (layers it leaves out get the default), else the cheapest one
+    reaching ``fps`` frames/s at ``clock_mhz``, else the fastest within ``luts`` LUTs, else
+    ``default`` or the balanced default fold."""
     if fold_path:
         return load_fold(fold_path, net)
+    if fps:
+        return fold_for_interval(net, target_interval(fps, clock_mhz), clock_mhz=clock_mhz)
+    if luts:
+        return fold_for_luts(net, luts)
     return default if default is not None else default_fold(net)
 
 
-def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, part=None,
-          clock_mhz=None, source=None, baud=None, estimate=True, scores=False):
+def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=None, luts=None,
+          part=None, clock_mhz=None, source=None, baud=None, estimate=True, scores=False):
     """Build ``net`` for ``target`` on ``board`` into ``out_dir``; returns the report dict.
 
     Every target writes the bare accelerator (``xnorflow_top.v``), ``fold.json``,
@@ -75,7 +81,7 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, part
             default = uart_fold(net, uart_divisor(clock_mhz * 1e6, baud))
         except ValueError as error:
             raise BuildError(str(error)) from None
-    fold = resolve_fold(net, fold_path, default)
+    fold = resolve_fold(net, fold_path, default, fps=fps, luts=luts, clock_mhz=clock_mhz)
     started = time.perf_counter()
     graph, text = elaborate(net, fold)
     seconds = time.perf_counter() - started

@@ -5,13 +5,20 @@ A fold file is JSON a user can edit and pass back with ``--fold``::
     {"layers": {"conv0": {"pe": 16, "simd": 3}, "dense8": {"pe": 1, "simd": 4, "fifo_depth": 8}}}
 
 Layers left out get the default fold. A layer with MH outputs, MW inputs per output and N output
-pixels takes ``N * (MH/PE) * (MW/SIMD)`` cycles per frame; the slowest layer sets the interval.
+pixels takes ``N * (MH/PE) * (MW/SIMD)`` cycles per frame; a conv's window generator needs its own
+cycles too (``window_cycles``), and the slowest layer sets the interval. ``fold_for_interval``
+and ``fold_for_luts`` choose every layer's cheapest fold (by ``gen.resources``' LUT model) for a
+target interval or LUT budget.
 """
+import functools
 import json
 import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from gen.resources import layer_luts, network_luts
+from hw.parallel_window import ParallelWindow
 
 
 MIN_FIFO_DEPTH = 2
@@ -35,14 +42,42 @@ def divisors(n):
 
 
 def simd_choices(layer):
-    """SIMD values the hardware accepts: divisors of MW, and of C for a conv (window words)."""
-    limit = layer.in_shape[2] if layer.kind == "conv" else layer.mw
-    return divisors(limit)
+    """SIMD values the hardware accepts: divisors of MW for a dense layer; for a conv, divisors
+    of its C input channels (``SlidingWindow``) and multiples of C dividing MW = K*K*C (whole
+    pixels of a window, ``ParallelWindow``)."""
+    if layer.kind != "conv":
+        return divisors(layer.mw)
+    channels = layer.in_shape[2]
+    return divisors(channels) + [channels * m for m in divisors(layer.kernel ** 2)[1:]]
 
 
 def mvu_cycles(layer, fold):
     """Cycles per frame of a compute layer's matrix-vector unit."""
     return layer.out_pixels * (layer.mh // fold.pe) * (layer.mw // fold.simd)
+
+
+def window_cycles(layer, simd):
+    """Cycles per frame of a conv's window generator emitting ``simd``-lane words."""
+    h, w, c = layer.in_shape
+    if simd <= c:
+        return max(h * w * c // simd, layer.out_pixels * layer.mw // simd)
+    return _parallel_window_cycles(h, w, c, layer.kernel, layer.pad, simd)
+
+
+@functools.lru_cache(maxsize=None)
+def _parallel_window_cycles(height, width, channels, kernel, pad, simd):
+    window = ParallelWindow(height=height, width=width, channels=channels, kernel=kernel,
+                            pad=pad, simd=simd)
+    window._MustUse__silence = True  # built for its cycle count only, never elaborated
+    return window.cycles_per_frame
+
+
+def layer_cycles(layer, fold):
+    """Cycles per frame of a compute layer: its matrix-vector unit or its window generator."""
+    cycles = mvu_cycles(layer, fold)
+    if layer.kind == "conv":
+        cycles = max(cycles, window_cycles(layer, fold.simd))
+    return cycles
 
 
 def check_layer_fold(layer, fold, source="fold"):
@@ -56,7 +91,8 @@ def check_layer_fold(layer, fold, source="fold"):
         raise FoldError(f"{where}: PE must divide MH={layer.mh}, not {fold.pe}; "
                         f"accepted: {divisors(layer.mh)}")
     if fold.simd not in simd_choices(layer):
-        what = f"the {layer.in_shape[2]} input channels" if layer.kind == "conv" else f"MW={layer.mw}"
+        what = (f"the {layer.in_shape[2]} input channels or be a multiple of them dividing "
+                f"MW={layer.mw}" if layer.kind == "conv" else f"MW={layer.mw}")
         raise FoldError(f"{where}: SIMD must divide {what}, not {fold.simd}; "
                         f"accepted: {simd_choices(layer)}")
 
@@ -80,20 +116,19 @@ def default_fifo_depth(net, layer, pe):
 
 
 def cheapest_fold(net, layer, target_cycles):
-    """The fold with the fewest PE*SIMD lanes that meets ``target_cycles`` (else the fastest)."""
-    options = [(pe, simd) for pe in divisors(layer.mh) for simd in simd_choices(layer)]
-    meeting = [o for o in options if mvu_cycles(layer, LayerFold(*o)) <= target_cycles]
+    """The fold with the fewest estimated LUTs that meets ``target_cycles`` (else the fastest)."""
+    options = [LayerFold(pe, simd, default_fifo_depth(net, layer, pe))
+               for pe in divisors(layer.mh) for simd in simd_choices(layer)]
+    meeting = [o for o in options if layer_cycles(layer, o) <= target_cycles]
     if meeting:
-        pe, simd = min(meeting, key=lambda o: (o[0] * o[1], -o[1]))
-    else:
-        pe, simd = min(options, key=lambda o: (mvu_cycles(layer, LayerFold(*o)), o[0] * o[1]))
-    return LayerFold(pe, simd, default_fifo_depth(net, layer, pe))
+        return min(meeting, key=lambda o: (layer_luts(net, layer, o), -o.simd))
+    return min(options, key=lambda o: (layer_cycles(layer, o), layer_luts(net, layer, o)))
 
 
 def fastest_interval(net):
-    """The smallest interval any fold reaches: the slowest layer at its most parallel."""
-    return max(mvu_cycles(layer, LayerFold(layer.mh, max(simd_choices(layer))))
-               for layer in net.compute_layers)
+    """The smallest interval any fold reaches: each layer at its fastest fold."""
+    return max(min(layer_cycles(layer, LayerFold(pe, simd)) for pe in divisors(layer.mh)
+                   for simd in simd_choices(layer)) for layer in net.compute_layers)
 
 
 def default_target_cycles(net):
@@ -106,6 +141,43 @@ def default_fold(net, target_cycles=None):
     """A balanced fold: each compute layer as cheap as possible within ``target_cycles``."""
     target = target_cycles or default_target_cycles(net)
     return {layer.name: cheapest_fold(net, layer, target) for layer in net.compute_layers}
+
+
+def target_interval(fps, clock_mhz):
+    """Cycles per frame that ``fps`` frames per second leave at ``clock_mhz``."""
+    return math.floor(clock_mhz * 1e6 / fps)
+
+
+def fold_for_interval(net, target_cycles, *, clock_mhz=None):
+    """The cheapest fold whose slowest layer takes at most ``target_cycles``; ``FoldError``
+    stating the best reachable interval (and frame rate at ``clock_mhz``) when none does."""
+    best = fastest_interval(net)
+    if target_cycles < best:
+        rate = f" = {clock_mhz * 1e6 / best:,.0f} frames/s at {clock_mhz:g} MHz" if clock_mhz else ""
+        raise FoldError(f"network {net.name!r}: no fold reaches {target_cycles:,} cycles per "
+                        f"frame; the fastest is {best:,} cycles{rate}")
+    return default_fold(net, target_cycles)
+
+
+def fold_for_luts(net, lut_budget):
+    """The fastest fold whose estimated LUTs stay within ``lut_budget``, else ``FoldError``
+    stating the cheapest fold's estimate."""
+    candidates = sorted({layer_cycles(layer, LayerFold(pe, simd))
+                         for layer in net.compute_layers for pe in divisors(layer.mh)
+                         for simd in simd_choices(layer)} | {fastest_interval(net)})
+    candidates = [c for c in candidates if c >= fastest_interval(net)]
+    cost = lambda cycles: network_luts(net, default_fold(net, cycles))
+    if cost(candidates[-1]) > lut_budget:
+        raise FoldError(f"network {net.name!r}: no fold fits {lut_budget:,} LUTs; the smallest "
+                        f"needs about {cost(candidates[-1]):,.0f} (estimate)")
+    low, high = 0, len(candidates) - 1  # the answer lies in candidates[low..high]
+    while low < high:
+        middle = (low + high) // 2
+        if cost(candidates[middle]) <= lut_budget:
+            high = middle
+        else:
+            low = middle + 1
+    return default_fold(net, candidates[low])
 
 
 def load_fold(path, net):

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 from amaranth import signed, unsigned
 
-from gen.fold import check_layer_fold, mvu_cycles
+from gen.fold import check_layer_fold, mvu_cycles, window_cycles
 from gen.ir import ComputeLayer, LabelLayer, PoolLayer
 from hw.label import LabelSelect
 from hw.mvu import MatrixVectorUnit
+from hw.parallel_window import ParallelWindow
 from hw.pool import MaxPool
 from hw.stream import LaneMap, StreamFifo, WidthConverter
 from hw.window import SlidingWindow
@@ -89,6 +90,13 @@ def input_elements(net):
     return signed(8), table, 0 if pad_value is None else pad_value
 
 
+def input_lanes(layer, layer_fold):
+    """Lanes a compute layer takes: its SIMD, or one whole pixel for a ``ParallelWindow``."""
+    if layer.kind == "conv":
+        return min(layer_fold.simd, layer.in_shape[2])
+    return layer_fold.simd
+
+
 def build_graph(net, fold):
     """The hardware graph of ``net`` folded by ``fold`` (a dict layer name → ``LayerFold``)."""
     graph = HardwareGraph(net, fold)
@@ -107,7 +115,7 @@ def build_graph(net, fold):
         return wanted
 
     first = net.layers[0]
-    lanes = fold[first.name].simd if isinstance(first, ComputeLayer) else 1
+    lanes = input_lanes(first, fold[first.name]) if isinstance(first, ComputeLayer) else 1
     shape = net.input.shape
     elem_shape, lane_table, first_pad = input_elements(net)
     if lane_table is not None:
@@ -118,19 +126,21 @@ def build_graph(net, fold):
     for layer in net.layers:
         if isinstance(layer, ComputeLayer):
             layer_fold = fold[layer.name]
-            lanes = adapt(layer.in_shape, elem_shape, lanes, layer_fold.simd, layer.name)
+            lanes = adapt(layer.in_shape, elem_shape, lanes, input_lanes(layer, layer_fold),
+                          layer.name)
             if layer.kind == "conv":
                 h, w, c = layer.in_shape
+                # Words within a pixel: line buffers; whole pixels of a window: registers.
+                window_class = SlidingWindow if layer_fold.simd <= c else ParallelWindow
                 # Binary and ternary maps pad with -1: bit 0, count 0.
-                window = SlidingWindow(height=h, width=w, channels=c, kernel=layer.kernel,
-                                       pad=layer.pad, simd=lanes, elem_shape=elem_shape,
-                                       pad_value=first_pad if layer.in_bits == 8 else 0)
+                window = window_class(height=h, width=w, channels=c, kernel=layer.kernel,
+                                      pad=layer.pad, simd=layer_fold.simd, elem_shape=elem_shape,
+                                      pad_value=first_pad if layer.in_bits == 8 else 0)
                 add(f"{layer.name}_window", "window", layer.name, window,
-                    max(_frame_words(layer.in_shape, lanes),
-                        layer.out_pixels * layer.mw // lanes))
+                    window_cycles(layer, layer_fold.simd))
             mvu = MatrixVectorUnit(weights=layer.weights, thresholds=layer.thresholds,
-                                   direction=layer.direction, pe=layer_fold.pe, simd=lanes,
-                                   in_shape=elem_shape)
+                                   direction=layer.direction, pe=layer_fold.pe,
+                                   simd=layer_fold.simd, in_shape=elem_shape)
             add(f"{layer.name}_mvu", "mvu", layer.name, mvu, mvu_cycles(layer, layer_fold))
             lanes, elem_shape = layer_fold.pe, mvu.out_shape
             add(f"{layer.name}_fifo", "fifo", layer.name,

@@ -69,3 +69,15 @@ def random_cnv_small(seed=0):
          ("conv", 64, 3, 0), ("conv", 64, 3, 0),
          ("dense", 128), ("dense", 10)],
         table=cifar_input_table(), seed=seed)
+
+
+def random_cnv(seed=0):
+    """FINN's CNV-W1A1 topology (conv 64, 64, pool, 128, 128, pool, 256, 256; dense 512, 512,
+    10), CIFAR-10-shaped input, random weights: the network ``gen bench`` measures."""
+    return random_network(
+        "random-cnv-w1a1", (32, 32, 3),
+        [("conv", 64, 3, 0), ("conv", 64, 3, 0), ("pool", 2),
+         ("conv", 128, 3, 0), ("conv", 128, 3, 0), ("pool", 2),
+         ("conv", 256, 3, 0), ("conv", 256, 3, 0),
+         ("dense", 512), ("dense", 512), ("dense", 10)],
+        table=cifar_input_table(), seed=seed, calibration_images=8)

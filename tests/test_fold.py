@@ -3,10 +3,14 @@ import json
 
 import pytest
 
-from gen.fold import (FoldError, LayerFold, check_layer_fold, default_fold, fastest_interval,
-                      load_fold, mvu_cycles, save_fold)
+from gen.fold import (FoldError, LayerFold, check_layer_fold, default_fifo_depth, default_fold,
+                      default_target_cycles, divisors, fastest_interval, fold_for_interval, fold_for_luts, layer_cycles,
+                      load_fold, mvu_cycles, save_fold, simd_choices, target_interval,
+                      window_cycles)
+from gen.graph import build_graph
 from gen.ir import load_network
-from gen.networks import DEFAULT_NETWORK
+from gen.networks import DEFAULT_NETWORK, random_cnv_small
+from gen.resources import layer_luts, network_luts
 from tests.handmade import write_tiny_network
 
 
@@ -24,7 +28,8 @@ def test_cycle_model_is_pixels_times_folds(tiny):
 
 @pytest.mark.parametrize("fold,message", [
     (LayerFold(pe=4, simd=3), "PE must divide MH=6, not 4; accepted: [1, 2, 3, 6]"),
-    (LayerFold(pe=1, simd=9), "SIMD must divide the 3 input channels, not 9; accepted: [1, 3]"),
+    (LayerFold(pe=1, simd=6), "SIMD must divide the 3 input channels or be a multiple of them "
+                              "dividing MW=27, not 6; accepted: [1, 3, 9, 27]"),
     (LayerFold(pe=0, simd=1), "pe must be a positive integer, not 0"),
 ])
 def test_folds_that_do_not_divide_are_refused(tiny, fold, message):
@@ -33,15 +38,64 @@ def test_folds_that_do_not_divide_are_refused(tiny, fold, message):
     assert message in str(error.value) and "'conv0'" in str(error.value)
 
 
-def test_default_fold_is_valid_and_balanced_at_the_reachable_interval():
+def test_default_fold_is_valid_and_balanced_within_the_default_target():
     net = load_network(DEFAULT_NETWORK)
     fold = default_fold(net)
     for layer in net.compute_layers:
         check_layer_fold(layer, fold[layer.name])
-    interval = max(mvu_cycles(layer, fold[layer.name]) for layer in net.compute_layers)
-    assert interval == fastest_interval(net)  # the first layer bounds this network
+    interval = max(layer_cycles(layer, fold[layer.name]) for layer in net.compute_layers)
+    assert fastest_interval(net) <= interval <= default_target_cycles(net)
     # cheaper layers are folded down rather than left fully parallel
     assert all(fold[l.name].pe * fold[l.name].simd < l.mh * l.mw for l in net.compute_layers[1:])
+
+
+@pytest.mark.parametrize("fps", [3_000, 30_000, 100_000])
+def test_frame_rate_targets_are_met_by_the_cheapest_fold(fps):
+    net = random_cnv_small()
+    target = target_interval(fps, 300)
+    fold = fold_for_interval(net, target)
+    assert max(layer_cycles(l, fold[l.name]) for l in net.compute_layers) <= target
+    assert build_graph(net, fold).interval <= target  # every stage, converters and pools too
+    for layer in net.compute_layers:  # no cheaper option of a layer meets the target
+        options = [LayerFold(pe, simd, default_fifo_depth(net, layer, pe))
+                   for pe in divisors(layer.mh) for simd in simd_choices(layer)]
+        cheaper = [option for option in options if layer_luts(net, layer, option)
+                   < layer_luts(net, layer, fold[layer.name])]
+        assert all(layer_cycles(layer, option) > target for option in cheaper)
+
+
+def test_impossible_frame_rate_states_the_best_reachable():
+    net = random_cnv_small()
+    best = fastest_interval(net)
+    with pytest.raises(FoldError) as error:
+        fold_for_interval(net, best - 1, clock_mhz=100)
+    assert f"the fastest is {best:,} cycles = {100e6 / best:,.0f} frames/s at 100 MHz" \
+        in str(error.value)
+    assert max(layer_cycles(l, f) for l, f in
+               zip(net.compute_layers, fold_for_interval(net, best).values())) == best
+
+
+def test_lut_budget_gives_the_fastest_fold_within_it():
+    net = random_cnv_small()
+    budget = 5_000
+    fold = fold_for_luts(net, budget)
+    interval = max(layer_cycles(l, fold[l.name]) for l in net.compute_layers)
+    assert network_luts(net, fold) <= budget
+    faster = fold_for_interval(net, interval - 1)
+    assert network_luts(net, faster) > budget
+    with pytest.raises(FoldError, match="no fold fits 100 LUTs; the smallest needs about"):
+        fold_for_luts(net, 100)
+
+
+def test_window_cycles_are_the_graph_stage_cycles():
+    net = random_cnv_small()
+    fold = fold_for_interval(net, 1500)
+    graph = build_graph(net, fold)
+    for layer in net.compute_layers:
+        if layer.kind == "conv":
+            stage = next(s for s in graph.stages if s.name == f"{layer.name}_window")
+            assert stage.cycles == window_cycles(layer, fold[layer.name].simd)
+            assert stage.component.simd == fold[layer.name].simd
 
 
 def test_fold_file_round_trip_and_partial_files(tiny, tmp_path):
