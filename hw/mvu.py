@@ -1,6 +1,6 @@
 """The matrix-vector unit: XNOR-popcount (or signed sum), accumulation and thresholds."""
 import numpy as np
-from amaranth import Module, Mux, Shape, Signal, unsigned
+from amaranth import Cat, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -27,10 +27,28 @@ def _divisor(name, value, total, total_name):
     return int(value)
 
 
-def _sum_tree(terms):
-    """The sum of ``terms`` through a balanced tree of adders, so widths grow logarithmically."""
+# Adder levels between pipeline registers in the sum tree (the accumulator's add counting as one).
+LEVELS_PER_STAGE = 2
+
+
+def _tree_depth(count):
+    """Adder levels of a balanced tree summing ``count`` terms."""
+    return (count - 1).bit_length()
+
+
+def _sum_tree(terms, register=None, levels=0):
+    """The sum of ``terms`` through a balanced tree of adders, so widths grow logarithmically.
+
+    With ``register``, the sums after every level ``l < levels`` with ``levels - l`` a multiple
+    of ``LEVELS_PER_STAGE`` pass through it: the tree ends ``levels - depth`` levels before a
+    register, so stages are counted back from there and the first one is the shortest.
+    """
+    level = 0
     while len(terms) > 1:
         terms = [a + b for a, b in zip(terms[0::2], terms[1::2])] + terms[len(terms) // 2 * 2:]
+        level += 1
+        if register and level < levels and (levels - level) % LEVELS_PER_STAGE == 0:
+            terms = [register(t) for t in terms]
     return terms[0]
 
 
@@ -53,12 +71,16 @@ class MatrixVectorUnit(wiring.Component):
     The unit takes one step of ``simd`` elements by ``pe`` channels per clock: a vector costs
     ``cycles_per_vector = (MH/pe) * (MW/simd)`` cycles with no bubbles between vectors when ``i``
     is always valid and ``o`` always ready. The first output word of a vector is on ``o``
-    ``latency = 3`` cycles after its last input word was taken, and the following ones every
+    ``latency`` cycles after its last input word was taken, and the following ones every
     ``MW/simd`` cycles. Input words are taken only while word ``nf = 0`` is computed; the others
     replay a buffered copy of the vector, with ``i.ready`` low.
-    """
 
-    latency = 3
+    ``latency = 3 + max(D - 1, 0) // LEVELS_PER_STAGE`` (an instance attribute), where
+    ``D = ceil(log2(simd)) + (1 if MW > simd else 0)`` counts the adder levels of a step's sum
+    tree and of the accumulator: a register after every ``LEVELS_PER_STAGE`` of them, besides
+    the memories' read ports, the accumulator and the output register. A fully unrolled unit
+    (``pe == MH`` and ``simd == MW``) has its weights in logic rather than in a memory.
+    """
 
     def __init__(self, *, weights, thresholds=None, direction=None, pe, simd,
                  in_shape=unsigned(1)):
@@ -95,22 +117,36 @@ class MatrixVectorUnit(wiring.Component):
                 raise ValueError(f"direction must be {mh} values of +1 or -1, not {direction}")
         self.thresholds, self.direction = thresholds, direction
 
-        # Binary layers accumulate the popcount p of XNOR(x, w), and acc = 2*p - MW.
+        # The hardware sums unsigned or signed terms into `raw`, and acc = scale*raw + offset:
+        # binary terms are XNOR(x, w) (acc = 2*raw - MW); ternary ones 1 + (w ? x : -x), 0..2
+        # (acc = raw - MW); signed ones w ? x : ~x = -x - 1 (acc = raw + zeros of the channel).
         self.binary = in_shape == unsigned(1)
         self.ternary = in_shape == unsigned(2)
-        bound = mw * (1 if self.binary or self.ternary else 2 ** (in_shape.width - 1))
-        self._acc_range = range(mw + 1) if self.binary else range(-bound, bound + 1)
+        if self.binary or self.ternary:
+            bound = mw
+            self._scale, offset = (2 if self.binary else 1), np.full(mh, -mw)
+            self._raw_range = range((1 if self.binary else 2) * mw + 1)
+        else:
+            half = 2 ** (in_shape.width - 1)
+            bound = mw * half
+            self._scale, offset = 1, mw - weights.sum(axis=1)
+            self._raw_range = range(-bound, mw * (half - 1) + 1)
+        self._offset = offset
         if thresholds is None:
             self.out_shape = Shape.cast(range(-bound, bound + 1))
         else:
             self.out_shape = Shape.cast(range(thresholds.shape[1] + 1))
             # acc <= t  <=>  not (acc >= t + 1), so the hardware only compares with >= and flips
-            # the result of descending channels; beyond [-bound, bound + 1] it is decided anyway.
+            # the result of descending channels: scale*raw + offset >= u  <=>  raw >= operand.
+            # Operands beyond the reachable raw sums are clipped to decided ones.
             flip = direction < 0
-            operands = np.clip(thresholds + flip[:, None], -bound, bound + 1)
-            # 2*p - MW >= u  <=>  p >= ceil((u + MW) / 2)
-            self._operands = (operands + mw + 1) // 2 if self.binary else operands
+            operands = -((offset[:, None] - thresholds - flip[:, None]) // self._scale)
+            self._operands = np.clip(operands, self._raw_range.start, self._raw_range.stop)
             self._flip = flip
+
+        total_levels = _tree_depth(self.simd) + (mw > self.simd)
+        self._tree_levels = total_levels
+        self.latency = 3 + max(total_levels - 1, 0) // LEVELS_PER_STAGE
 
         super().__init__({"i": In(lanes_signature(in_shape, self.simd)),
                           "o": Out(lanes_signature(self.out_shape, self.pe))})
@@ -121,25 +157,17 @@ class MatrixVectorUnit(wiring.Component):
         return (self.mh // self.pe) * (self.mw // self.simd)
 
     def elaborate(self, platform):
-        # Stage 0 counts (nf, sf) and addresses the memories; stage 1 has their data and adds a
-        # step to the accumulators; stage 2 holds finished sums, compared into the output
-        # register with thresholds read at stage 1's nf. The input buffer's read port is
+        # Stage 0 counts (nf, sf) and addresses the memories; stage 1 has their data, which a
+        # pipelined adder tree sums into the accumulators `latency - 3` stages later; the stage
+        # after holds finished sums, compared into the output register with per-channel
+        # constants read at the accumulating stage's nf. The input buffer's read port is
         # transparent to its write port: while nf = 0 the word written from `i` comes straight
-        # back out, so fresh and replayed words take the same path. Every register and read port
-        # moves only on `advance`, so a blocked output freezes the whole pipeline.
+        # back out, so fresh and replayed words take the same path (with one output word per
+        # vector a register takes its place). Every register and read port moves only on
+        # `advance`, so a blocked output freezes the whole pipeline.
         m = Module()
         pe, simd, mw = self.pe, self.simd, self.mw
         nf_count, sf_count = self.mh // pe, mw // simd
-
-        w = self.weights.reshape(nf_count, pe, sf_count, simd).transpose(0, 2, 1, 3)
-        m.submodules.weight_mem = weight_mem = Memory(
-            shape=unsigned(pe * simd), depth=nf_count * sf_count,
-            init=[int("".join(map(str, bits[::-1])), 2) for bits in w.reshape(-1, pe * simd)])
-        m.submodules.buffer = buffer = Memory(
-            shape=self.i.payload.shape(), depth=sf_count, init=[])
-        weight_read = weight_mem.read_port()
-        buffer_write = buffer.write_port()
-        buffer_read = buffer.read_port(transparent_for=[buffer_write])
 
         advance = Signal()
         step = Signal()
@@ -149,63 +177,104 @@ class MatrixVectorUnit(wiring.Component):
             advance.eq(~self.o.valid | self.o.ready),
             self.i.ready.eq(advance & (nf == 0)),
             step.eq(advance & ((nf != 0) | self.i.valid)),
-            weight_read.en.eq(advance),
-            weight_read.addr.eq(nf * sf_count + sf),
-            buffer_write.en.eq(self.i.valid & self.i.ready),
-            buffer_write.addr.eq(sf),
-            buffer_write.data.eq(self.i.payload),
-            buffer_read.en.eq(advance),
-            buffer_read.addr.eq(sf),
         ]
         with m.If(step):
             m.d.sync += sf.eq(Mux(sf == sf_count - 1, 0, sf + 1))
             with m.If(sf == sf_count - 1):
                 m.d.sync += nf.eq(Mux(nf == nf_count - 1, 0, nf + 1))
 
-        valid1 = Signal()
-        nf1 = Signal(range(nf_count))
-        sf1 = Signal(range(sf_count))
-        valid2 = Signal()
-        acc = [Signal(Shape.cast(self._acc_range), name=f"acc{p}") for p in range(pe)]
-        with m.If(advance):
-            m.d.sync += [valid1.eq(step), nf1.eq(nf), sf1.eq(sf),
-                         valid2.eq(valid1 & (sf1 == sf_count - 1)),
-                         self.o.valid.eq(valid2)]
-        x = buffer_read.data
-        for p in range(pe):
-            bits = weight_read.data[p * simd:(p + 1) * simd]
-            if self.binary:
-                added = _sum_tree([~(x[k] ^ bits[k]) for k in range(simd)])
-            elif self.ternary:
-                # Count 0 is -1 (0b00), 1 is 0 (0b01), 2 is +1 (0b10): bit 0 clear marks a
-                # nonzero value and bit 1 its sign, so a step adds
-                # 2*popcount(nonzero & XNOR(sign, w)) - popcount(nonzero).
-                nonzero = [~x[k][0] for k in range(simd)]
-                agree = [nonzero[k] & ~(x[k][1] ^ bits[k]) for k in range(simd)]
-                added = 2 * _sum_tree(agree) - _sum_tree(nonzero)
-            else:
-                added = _sum_tree([Mux(bits[k], x[k], -x[k]) for k in range(simd)])
-            with m.If(advance & valid1):
-                m.d.sync += acc[p].eq(Mux(sf1 == 0, 0, acc[p]) + added)
+        registers = 0
 
-        if self.thresholds is None:
-            results = [2 * a - mw if self.binary else a for a in acc]
+        def register(value, stages=1):
+            nonlocal registers
+            for _ in range(stages):
+                registers += 1
+                value, previous = Signal(value.shape(), name=f"pipe{registers}"), value
+                with m.If(advance):
+                    m.d.sync += value.eq(previous)
+            return value
+
+        w = self.weights.reshape(nf_count, pe, sf_count, simd).transpose(0, 2, 1, 3)
+        if nf_count * sf_count == 1:
+            bits = w.reshape(-1).tolist()
         else:
-            t = self.thresholds.shape[1]
-            operand_shape = Shape.cast(range(self._acc_range.start, self._acc_range.stop + 1))
+            m.submodules.weight_mem = weight_mem = Memory(
+                shape=unsigned(pe * simd), depth=nf_count * sf_count,
+                init=[int("".join(map(str, b[::-1])), 2) for b in w.reshape(-1, pe * simd)])
+            weight_read = weight_mem.read_port()
+            address = Signal(range(nf_count * sf_count))
+            with m.If(step):
+                m.d.sync += address.eq(Mux(address == nf_count * sf_count - 1, 0, address + 1))
+            m.d.comb += [weight_read.en.eq(advance), weight_read.addr.eq(address)]
+            bits = weight_read.data
+
+        if nf_count == 1:
+            x = register(self.i.payload)
+        else:
+            m.submodules.buffer = buffer = Memory(
+                shape=self.i.payload.shape(), depth=sf_count, init=[])
+            buffer_write = buffer.write_port()
+            buffer_read = buffer.read_port(transparent_for=[buffer_write])
+            m.d.comb += [
+                buffer_write.en.eq(self.i.valid & self.i.ready),
+                buffer_write.addr.eq(sf),
+                buffer_write.data.eq(self.i.payload),
+                buffer_read.en.eq(advance),
+                buffer_read.addr.eq(sf),
+            ]
+            x = buffer_read.data
+
+        def term(k, b):
+            if self.ternary:  # bit 0 set: zero; else bit 1 is the sign
+                return Cat(x[k][0], ~x[k][0] & Mux(b, x[k][1], ~x[k][1]))
+            return Mux(b, x[k], ~x[k])
+
+        levels = self._tree_levels
+        tree_registers = self.latency - 3
+        valid, first, last = (register(v, 1 + tree_registers) for v in (
+            step, sf == 0, sf == sf_count - 1))
+        nf_acc = register(nf, 1 + tree_registers)
+        acc = [Signal(Shape.cast(self._raw_range), name=f"acc{p}") for p in range(pe)]
+        for p in range(pe):
+            added = _sum_tree([term(k, bits[p * simd + k]) for k in range(simd)],
+                              register, levels)
+            with m.If(advance & valid):
+                m.d.sync += acc[p].eq(Mux(first, 0, acc[p]) + added)
+        finished = register(valid & last)
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(finished)
+
+        # Per-channel constants at the finishing stage: thresholds, or offsets of signed scores.
+        if self.thresholds is not None:
+            fields = {"operands": self._operands, "flip": self._flip.astype(int)}
+        elif not (self.binary or self.ternary):
+            fields = {"offset": self._offset}
+        else:
+            fields = {}
+        lanes = [{name: values.reshape(nf_count, pe, -1)[0, p].tolist()
+                  for name, values in fields.items()} for p in range(pe)]
+        if fields and nf_count > 1:
+            raw_shape = Shape.cast(range(self._raw_range.start, self._raw_range.stop + 1))
             layout = data.ArrayLayout(data.StructLayout({
-                "operands": data.ArrayLayout(operand_shape, t), "flip": unsigned(1)}), pe)
-            operands = self._operands.reshape(nf_count, pe, t)
-            flip = self._flip.reshape(nf_count, pe)
-            m.submodules.threshold_mem = threshold_mem = Memory(
+                name: data.ArrayLayout(raw_shape if name != "flip" else unsigned(1),
+                                       values.reshape(self.mh, -1).shape[1])
+                for name, values in fields.items()}), pe)
+            m.submodules.channel_mem = channel_mem = Memory(
                 shape=layout, depth=nf_count,
-                init=[[{"operands": operands[n, p].tolist(), "flip": int(flip[n, p])}
-                       for p in range(pe)] for n in range(nf_count)])
-            threshold_read = threshold_mem.read_port()
-            m.d.comb += [threshold_read.en.eq(advance), threshold_read.addr.eq(nf1)]
-            lanes = threshold_read.data
-            results = [_sum_tree([(acc[p] >= lanes[p].operands[j]) ^ lanes[p].flip
-                                  for j in range(t)]) for p in range(pe)]
+                init=[[{name: values.reshape(nf_count, pe, -1)[n, p].tolist()
+                        for name, values in fields.items()} for p in range(pe)]
+                      for n in range(nf_count)])
+            channel_read = channel_mem.read_port()
+            m.d.comb += [channel_read.en.eq(advance), channel_read.addr.eq(nf_acc)]
+            lanes = channel_read.data
+
+        if self.thresholds is not None:
+            results = [_sum_tree([(acc[p] >= lanes[p]["operands"][j]) ^ lanes[p]["flip"][0]
+                                  for j in range(self.thresholds.shape[1])]) for p in range(pe)]
+        elif fields:
+            results = [acc[p] + lanes[p]["offset"][0] for p in range(pe)]
+        else:
+            results = [self._scale * a - mw for a in acc]
         with m.If(advance):
             m.d.sync += [self.o.payload[p].eq(r) for p, r in enumerate(results)]
         return m

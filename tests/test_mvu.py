@@ -32,6 +32,13 @@ CONFIGS = {
     "binary-T2-fully-parallel": Config(4, 7, 4, 7, unsigned(1), 2, True, 0.6, 0.5),
     "int3-T2-mixed-pe-mh-simd1": Config(5, 6, 5, 1, signed(3), 2, True, 0.7, 0.6),
     "ternary-T2-mixed": Config(6, 20, 3, 5, unsigned(2), 2, True, 0.6, 0.6),
+    # Deep sum trees: several pipeline stages between the memories and the accumulators.
+    "binary-T2-mixed-simd64": Config(8, 128, 2, 64, unsigned(1), 2, True, 0.7, 0.6),
+    "int8-T2-mixed-simd27": Config(8, 54, 4, 27, signed(8), 2, True, 0.6, 0.7),
+    "ternary-scores-simd32": Config(4, 64, 2, 32, unsigned(2), None, False, 0.7, 0.6),
+    # Fully unrolled: weights and thresholds in logic.
+    "binary-T2-mixed-unrolled-simd256": Config(4, 256, 4, 256, unsigned(1), 2, True, 0.6, 0.6),
+    "int8-scores-unrolled": Config(3, 27, 3, 27, signed(8), None, False, 0.6, 0.7),
 }
 
 
@@ -111,6 +118,28 @@ def test_mvu_shapes_and_cycles():
     for t, shape in ((1, unsigned(1)), (2, unsigned(2)), (3, unsigned(2)), (4, unsigned(3))):
         unit = MatrixVectorUnit(weights=w, thresholds=np.zeros((6, t), int), pe=6, simd=27)
         assert unit.out_shape == shape and unit.cycles_per_vector == 1
+
+
+@pytest.mark.parametrize("mw,simd,latency", [
+    (27, 1, 3),     # one term, 27 steps: the accumulator's add only
+    (6, 6, 4),      # 3 tree levels, no accumulation
+    (128, 64, 6),   # 6 tree levels and the accumulator
+    (576, 576, 7),  # 10 tree levels
+])
+def test_mvu_latency_grows_with_the_sum_tree(mw, simd, latency):
+    unit = MatrixVectorUnit(weights=np.zeros((2, mw), int), pe=1, simd=simd)
+    assert unit.latency == latency
+
+
+def test_mvu_bakes_the_weights_of_a_fully_unrolled_layer():
+    w = np.eye(4, 8, dtype=int)
+    thresholds = np.zeros((4, 1), int)
+    unrolled = component_verilog(MatrixVectorUnit(weights=w, thresholds=thresholds, pe=4, simd=8),
+                                 "mvu")
+    assert "weight_mem" not in unrolled and "channel_mem" not in unrolled
+    folded = component_verilog(MatrixVectorUnit(weights=w, thresholds=thresholds, pe=2, simd=8),
+                               "mvu")
+    assert "weight_mem" in folded and "channel_mem" in folded
 
 
 W = np.ones((4, 6), int)
