@@ -222,6 +222,12 @@ def check_timing(log_text, part):
                          f"clock {failed[2]} MHz; build with --clock {failed[1]} or less")
 
 
+# synth_ecp5's map_luts step with the classic ABC instead of ABC9, whose WebAssembly build in
+# YoWASP can return a truncated netlist without an error (YoWASP/yosys#29): synthesis runs up
+# to map_luts, these steps map the LUTs, then synthesis goes on from map_cells.
+MAP_LUTS_WITHOUT_ABC9 = "techmap -map +/lattice/latches_map.v; abc -lut 4:7 -dress; clean"
+
+
 def build_bitstream(graph, directory, *, board, part, clock_mhz, baud, seed=1):
     """Build the UART top for ``graph`` into ``directory``: ``xnorflow.bit`` and the tools' logs.
 
@@ -243,7 +249,10 @@ def build_bitstream(graph, directory, *, board, part, clock_mhz, baud, seed=1):
     report_file = f"{BUILD_NAME}_nextpnr.json"
     plan = platform.prepare(top, name=BUILD_NAME,
                             nextpnr_opts=f"--report {report_file} --seed {seed}",
-                            script_after_synth=f"tee -q -o {BUILD_NAME}_stat.json stat -json")
+                            synth_opts="-run :map_luts",
+                            script_after_synth=f"{MAP_LUTS_WITHOUT_ABC9}; "
+                                               f"synth_ecp5 -top {BUILD_NAME} -run map_cells:; "
+                                               f"tee -q -o {BUILD_NAME}_stat.json stat -json")
     plan.extract(directory)
     env = tool_environment()
     run = subprocess.run(["sh", f"build_{BUILD_NAME}.sh"], cwd=directory, env=env,

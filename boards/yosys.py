@@ -70,12 +70,16 @@ def estimate_xcup(verilog_path, top, *, per_module=False, timeout=3600):
     """
     verilog_path = Path(verilog_path).resolve()
     log, stat = "yosys_xcup.log", "yosys_xcup_stat.json"
-    # Amaranth names each lane of a wide port with an alias wire such as `\o__payload[0]`;
-    # after abc9 Yosys mistakes those names for bits of `o__payload`, finds the port undriven
-    # and removes the logic behind it (a 2,446-LUT unit counted 203). Purging the unused
-    # aliases first keeps the count honest.
-    script = (f"read_verilog {verilog_path.name}; hierarchy -top {top}; proc; opt_clean -purge; "
-              f"synth_xilinx -family xcup -top {top} {'' if per_module else '-flatten'} -noiopad; "
+    # YoWASP's ABC9 can return a truncated netlist without an error (YoWASP/yosys#29; a
+    # 2,358-LUT unit counted 203), so LUTs are mapped with the classic ABC, as boards.fmax does
+    # for ECP5: synth_xilinx up to map_luts, its map_luts steps with `abc` for `abc9`, the rest.
+    flatten = "" if per_module else " -flatten"
+    script = (f"read_verilog {verilog_path.name}; "
+              f"synth_xilinx -family xcup -top {top}{flatten} -noiopad -run :map_luts; "
+              "opt_expr -mux_undef -noclkinv; abc -lut 6; clean; xilinx_srl -fixed -minlen 3; "
+              "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6; "
+              "xilinx_dffopt; opt_lut_ins -tech xilinx; "
+              f"synth_xilinx -family xcup -top {top} -noiopad -run finalize:check; "
               f"tee -q -o {stat} stat -json")
     run = subprocess.run([yosys_command(), "-q", "-l", log, "-p", script],
                          cwd=verilog_path.parent, capture_output=True, text=True, timeout=timeout)
