@@ -75,11 +75,12 @@ class MatrixVectorUnit(wiring.Component):
     ``MW/simd`` cycles. Input words are taken only while word ``nf = 0`` is computed; the others
     replay a buffered copy of the vector, with ``i.ready`` low.
 
-    ``latency = 3 + max(D - 1, 0) // LEVELS_PER_STAGE`` (an instance attribute), where
+    ``latency = R + 2 + max(D - 1, 0) // LEVELS_PER_STAGE`` (an instance attribute), where
     ``D = ceil(log2(simd)) + (1 if MW > simd else 0)`` counts the adder levels of a step's sum
-    tree and of the accumulator: a register after every ``LEVELS_PER_STAGE`` of them, besides
-    the memories' read ports, the accumulator and the output register. A fully unrolled unit
-    (``pe == MH`` and ``simd == MW``) has its weights in logic rather than in a memory.
+    tree and of the accumulator, with a register after every ``LEVELS_PER_STAGE`` of them;
+    ``R`` is 2 (the memories' read ports and a register after them) or 1 for a fully unrolled
+    unit (``pe == MH`` and ``simd == MW``), whose weights are logic rather than a memory; the
+    accumulator and the output register make the 2.
     """
 
     def __init__(self, *, weights, thresholds=None, direction=None, pe, simd,
@@ -144,9 +145,13 @@ class MatrixVectorUnit(wiring.Component):
             self._operands = np.clip(operands, self._raw_range.start, self._raw_range.stop)
             self._flip = flip
 
-        total_levels = _tree_depth(self.simd) + (mw > self.simd)
-        self._tree_levels = total_levels
-        self.latency = 3 + max(total_levels - 1, 0) // LEVELS_PER_STAGE
+        # An EBR's data comes late in the cycle (5.8 ns after the clock on the ECP5), so memory
+        # weights pass through one more register before any logic.
+        self._baked = mh == self.pe and mw == self.simd
+        self._tree_levels = _tree_depth(self.simd) + (mw > self.simd)
+        self._read_registers = 1 if self._baked else 2
+        self.latency = (self._read_registers + 2
+                        + max(self._tree_levels - 1, 0) // LEVELS_PER_STAGE)
 
         super().__init__({"i": In(lanes_signature(in_shape, self.simd)),
                           "o": Out(lanes_signature(self.out_shape, self.pe))})
@@ -195,7 +200,7 @@ class MatrixVectorUnit(wiring.Component):
             return value
 
         w = self.weights.reshape(nf_count, pe, sf_count, simd).transpose(0, 2, 1, 3)
-        if nf_count * sf_count == 1:
+        if self._baked:
             bits = w.reshape(-1).tolist()
         else:
             m.submodules.weight_mem = weight_mem = Memory(
@@ -223,6 +228,8 @@ class MatrixVectorUnit(wiring.Component):
                 buffer_read.addr.eq(sf),
             ]
             x = buffer_read.data
+        if not self._baked:
+            x, bits = register(x), register(bits)
 
         def term(k, b):
             if self.ternary:  # bit 0 set: zero; else bit 1 is the sign
@@ -230,10 +237,9 @@ class MatrixVectorUnit(wiring.Component):
             return Mux(b, x[k], ~x[k])
 
         levels = self._tree_levels
-        tree_registers = self.latency - 3
-        valid, first, last = (register(v, 1 + tree_registers) for v in (
-            step, sf == 0, sf == sf_count - 1))
-        nf_acc = register(nf, 1 + tree_registers)
+        stages = self.latency - 2  # from the counters to the accumulating stage
+        valid, first, last = (register(v, stages) for v in (step, sf == 0, sf == sf_count - 1))
+        nf_acc = register(nf, stages)
         acc = [Signal(Shape.cast(self._raw_range), name=f"acc{p}") for p in range(pe)]
         for p in range(pe):
             added = _sum_tree([term(k, bits[p * simd + k]) for k in range(simd)],
