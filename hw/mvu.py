@@ -75,12 +75,12 @@ class MatrixVectorUnit(wiring.Component):
     ``MW/simd`` cycles. Input words are taken only while word ``nf = 0`` is computed; the others
     replay a buffered copy of the vector, with ``i.ready`` low.
 
-    ``latency = R + 2 + max(D - 1, 0) // LEVELS_PER_STAGE`` (an instance attribute), where
+    ``latency = R + 3 + max(D - 1, 0) // LEVELS_PER_STAGE`` (an instance attribute), where
     ``D = ceil(log2(simd)) + (1 if MW > simd else 0)`` counts the adder levels of a step's sum
     tree and of the accumulator, with a register after every ``LEVELS_PER_STAGE`` of them;
     ``R`` is 2 (the memories' read ports and a register after them) or 1 for a fully unrolled
     unit (``pe == MH`` and ``simd == MW``), whose weights are logic rather than a memory; the
-    accumulator and the output register make the 2.
+    accumulator, the compared (or offset) sums and the output register make the 3.
     """
 
     def __init__(self, *, weights, thresholds=None, direction=None, pe, simd,
@@ -150,7 +150,7 @@ class MatrixVectorUnit(wiring.Component):
         self._baked = mh == self.pe and mw == self.simd
         self._tree_levels = _tree_depth(self.simd) + (mw > self.simd)
         self._read_registers = 1 if self._baked else 2
-        self.latency = (self._read_registers + 2
+        self.latency = (self._read_registers + 3
                         + max(self._tree_levels - 1, 0) // LEVELS_PER_STAGE)
 
         super().__init__({"i": In(lanes_signature(in_shape, self.simd)),
@@ -162,10 +162,11 @@ class MatrixVectorUnit(wiring.Component):
         return (self.mh // self.pe) * (self.mw // self.simd)
 
     def elaborate(self, platform):
-        # Stage 0 counts (nf, sf) and addresses the memories; stage 1 has their data, which a
-        # pipelined adder tree sums into the accumulators `latency - 3` stages later; the stage
-        # after holds finished sums, compared into the output register with per-channel
-        # constants read at the accumulating stage's nf. The input buffer's read port is
+        # Stage 0 counts (nf, sf) and addresses the memories; stage 1 has their data (registered
+        # once more unless the weights are logic), which a pipelined adder tree sums into the
+        # accumulators; the stage after holds finished sums, compared with per-channel
+        # constants read at the accumulating stage's nf into a register of passed thresholds
+        # that the output register counts. The input buffer's read port is
         # transparent to its write port: while nf = 0 the word written from `i` comes straight
         # back out, so fresh and replayed words take the same path (with one output word per
         # vector a register takes its place). Every register and read port moves only on
@@ -237,7 +238,7 @@ class MatrixVectorUnit(wiring.Component):
             return Mux(b, x[k], ~x[k])
 
         levels = self._tree_levels
-        stages = self.latency - 2  # from the counters to the accumulating stage
+        stages = self.latency - 3  # from the counters to the accumulating stage
         valid, first, last = (register(v, stages) for v in (step, sf == 0, sf == sf_count - 1))
         nf_acc = register(nf, stages)
         acc = [Signal(Shape.cast(self._raw_range), name=f"acc{p}") for p in range(pe)]
@@ -246,7 +247,7 @@ class MatrixVectorUnit(wiring.Component):
                               register, levels)
             with m.If(advance & valid):
                 m.d.sync += acc[p].eq(Mux(first, 0, acc[p]) + added)
-        finished = register(valid & last)
+        finished = register(valid & last, 2)
         with m.If(advance):
             m.d.sync += self.o.valid.eq(finished)
 
@@ -274,13 +275,15 @@ class MatrixVectorUnit(wiring.Component):
             m.d.comb += [channel_read.en.eq(advance), channel_read.addr.eq(nf_acc)]
             lanes = channel_read.data
 
+        # The finishing stage compares (or offsets) into a register; the output register sums.
         if self.thresholds is not None:
-            results = [_sum_tree([(acc[p] >= lanes[p]["operands"][j]) ^ lanes[p]["flip"][0]
-                                  for j in range(self.thresholds.shape[1])]) for p in range(pe)]
+            passed = [register(Cat((acc[p] >= lanes[p]["operands"][j]) ^ lanes[p]["flip"][0]
+                                   for j in range(self.thresholds.shape[1]))) for p in range(pe)]
+            results = [_sum_tree(list(bits)) for bits in passed]
         elif fields:
-            results = [acc[p] + lanes[p]["offset"][0] for p in range(pe)]
+            results = [register(acc[p] + lanes[p]["offset"][0]) for p in range(pe)]
         else:
-            results = [self._scale * a - mw for a in acc]
+            results = [register(self._scale * a - mw) for a in acc]
         with m.If(advance):
             m.d.sync += [self.o.payload[p].eq(r) for p, r in enumerate(results)]
         return m

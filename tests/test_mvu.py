@@ -121,11 +121,11 @@ def test_mvu_shapes_and_cycles():
 
 
 @pytest.mark.parametrize("mw,pe,simd,latency", [
-    (27, 2, 1, 4),      # one term, 27 steps: the accumulator's add only
-    (6, 2, 6, 4),       # unrolled (no weight memory), 3 tree levels, no accumulation
-    (6, 1, 6, 5),       # the same with weights in a memory
-    (128, 2, 64, 7),    # 6 tree levels and the accumulator
-    (576, 2, 576, 7),   # unrolled, 10 tree levels
+    (27, 2, 1, 5),      # one term, 27 steps: the accumulator's add only
+    (6, 2, 6, 5),       # unrolled (no weight memory), 3 tree levels, no accumulation
+    (6, 1, 6, 6),       # the same with weights in a memory
+    (128, 2, 64, 8),    # 6 tree levels and the accumulator
+    (576, 2, 576, 8),   # unrolled, 10 tree levels
 ])
 def test_mvu_latency_grows_with_the_sum_tree(mw, pe, simd, latency):
     unit = MatrixVectorUnit(weights=np.zeros((2, mw), int), pe=pe, simd=simd)
