@@ -143,14 +143,21 @@ def command_sim(args):
 
 
 def command_bench(args):
-    from gen.bench import DEFAULT_FPS, run_bench
+    from gen.bench import DEFAULT_FPS, bench_folds, run_bench
     from gen.networks import random_cnv
 
     net = random_cnv()
-    report = run_bench(net, args.out, clock_mhz=args.clock,
-                       fps_targets=tuple(args.fps or DEFAULT_FPS), lut_budget=args.luts,
-                       synth=not args.no_synth, sim=not args.no_sim, layer_sims=args.layer_sims,
-                       fmax=args.fmax, images=args.images, only=args.only)
+    folds = bench_folds(net, clock_mhz=args.clock, fps_targets=tuple(args.fps or DEFAULT_FPS),
+                        lut_budget=args.luts)
+    if args.only:
+        unknown = set(args.only) - {label for label, _ in folds}
+        if unknown:
+            raise FoldError(f"--only: no fold named {sorted(unknown)}; the folds are "
+                            f"{[label for label, _ in folds]}")
+        folds = [(label, fold) for label, fold in folds if label in args.only]
+    report = run_bench(net, folds, args.out, clock_mhz=args.clock, synth=not args.no_synth,
+                       sim=not args.no_sim, layer_sims=args.layer_sims, fmax=args.fmax,
+                       images=args.images)
     print(f"wrote {args.out}/bench.json, bench.md, bench.png ({len(report['folds'])} folds)")
     return 0
 

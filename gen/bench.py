@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gen.fold import (LayerFold, default_fifo_depth, fold_for_interval, fold_for_luts,
-                      layer_cycles, target_interval)
+                      target_interval)
 from gen.resources import network_resources
 
 # FINN's finn-examples CNV-W1A1 folding (PE, SIMD) by compute layer: 32,768 cycles per frame.
@@ -75,7 +75,7 @@ def measure_fold(net, fold, *, clock_mhz, synth=True, sim=True, layer_sims=False
     for layer in net.compute_layers:
         layers.append({"name": layer.name, "pe": fold[layer.name].pe,
                        "simd": fold[layer.name].simd,
-                       "expected_cycles": layer_cycles(layer, fold[layer.name]),
+                       "expected_cycles": graph.layer_cycles(layer.name),
                        "estimate": model[layer.name].as_dict()})
     result = {"interval_expected": graph.interval, "generator_seconds": generator_seconds,
               "estimate": model["total"].as_dict(), "layers": layers}
@@ -127,15 +127,11 @@ def _simulate(net, fold, images, seed):
             "sim_seconds": seconds, "sim_frames_per_second": images / seconds}
 
 
-def run_bench(net, out_dir, *, clock_mhz=300.0, fps_targets=DEFAULT_FPS,
-              lut_budget=XCZU7EV_LUTS, synth=True, sim=True, layer_sims=False, fmax=False,
-              images=6, only=None, log=print):
-    """Measure every fold of ``bench_folds``; writes bench.json/.md/.png into ``out_dir``."""
+def run_bench(net, folds, out_dir, *, clock_mhz=300.0, synth=True, sim=True, layer_sims=False,
+              fmax=False, images=6, log=print):
+    """Measure each ``(label, fold)`` of ``folds``; writes bench.json/.md/.png into ``out_dir``."""
     results = []
-    for label, fold in bench_folds(net, clock_mhz=clock_mhz, fps_targets=fps_targets,
-                                   lut_budget=lut_budget):
-        if only and label not in only:
-            continue
+    for label, fold in folds:
         log(f"{label}: measuring")
         entry = measure_fold(net, fold, clock_mhz=clock_mhz, synth=synth, sim=sim,
                              layer_sims=layer_sims, fmax=fmax, images=images)

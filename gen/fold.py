@@ -21,7 +21,8 @@ from gen.resources import layer_luts, network_luts
 from hw.parallel_window import ParallelWindow
 
 
-MIN_FIFO_DEPTH = 2
+# A FIFO of Amaranth's SyncFIFOBuffered kind moves a word a clock only from 3 words deep on.
+MIN_FIFO_DEPTH = 4
 # Without a target, the heaviest layer gets about this many binary MACs per clock.
 DEFAULT_MACS_PER_CYCLE = 512
 
@@ -100,19 +101,23 @@ def check_layer_fold(layer, fold, source="fold"):
 def default_fifo_depth(net, layer, pe):
     """FIFO words after ``layer`` (folded by ``pe``) so that the consumer never stalls it.
 
-    A window generator frees line-buffer rows whole, so one output row of slack suffices there
-    (a 2-deep FIFO cost the default network 2.7% of its interval, a row-deep one nothing). A
-    dense layer takes its whole input vector during its first output pass only and then replays
-    it, so the producer must be able to park a whole frame meanwhile (with one row, a
-    hand-written network lost 21%).
+    A dense layer parks its next input vector in a FIFO of its own (``gen.graph``): before it
+    ``MIN_FIFO_DEPTH`` words suffice. (Without that FIFO, a width converter feeding the vector
+    slower than a word a clock stretched a hand-written network's dense layer from 112 to 247
+    cycles.) A window generator runs at most a window ahead of its matrix-vector unit: while
+    that unit works through a frame's last windows, the producer parks the next frame's first
+    ``kernel`` rows of the following conv, ``kernel * pooling`` of its own output rows.
     """
     following = net.compute_layers[net.compute_layers.index(layer) + 1:]
-    if following and following[0].kind == "dense":
-        words = math.prod(layer.out_shape) // pe
-    else:
-        row_pixels = layer.out_shape[1] if layer.kind == "conv" else 1
-        words = row_pixels * layer.mh // pe
-    return max(MIN_FIFO_DEPTH, words)
+    if not following:
+        return MIN_FIFO_DEPTH
+    consumer = following[0]
+    if consumer.kind == "dense":
+        return MIN_FIFO_DEPTH
+    between = net.layers[net.layers.index(layer) + 1:net.layers.index(consumer)]
+    pooling = math.prod(getattr(other, "kernel", 1) for other in between)
+    row_words = layer.out_shape[1] * layer.mh // pe
+    return max(MIN_FIFO_DEPTH, consumer.kernel * pooling * row_words)
 
 
 def cheapest_fold(net, layer, target_cycles):

@@ -55,13 +55,17 @@ class ParallelWindow(wiring.Component):
                           "o": Out(lanes_signature(elem_shape, simd))})
 
     @property
+    def frame_gap(self):
+        """Clocks from a frame's last window to the next frame's first, at full rate."""
+        return max((self.kernel - 1) * (self.width + 2 * self.pad + 1) + 1, self.words_per_window)
+
+    @property
     def cycles_per_frame(self):
         """Clocks per frame with ``i`` always valid, ``o`` always ready and frames back to back."""
-        k, words = self.kernel, self.words_per_window
-        row_gap = max(k, words)
-        frame_gap = max((k - 1) * (self.width + 2 * self.pad + 1) + 1, words)
+        words = self.words_per_window
+        row_gap = max(self.kernel, words)
         return (self.out_height * (self.out_width - 1) * words + (self.out_height - 1) * row_gap
-                + frame_gap)
+                + self.frame_gap)
 
     def elaborate(self, platform):
         # A step shifts one padded pixel column into a register window: `row{ky}` holds the

@@ -1,0 +1,43 @@
+"""gen bench: FINN's CNV fold, the report files, and per-layer cycles measured in Verilator."""
+import json
+
+from gen.bench import finn_fold, run_bench
+from gen.fold import fold_for_interval, layer_cycles
+from gen.graph import build_graph
+from gen.networks import random_cnv, random_network
+from sim.layer import measure_layer_cycles
+
+
+def test_finn_fold_of_cnv_is_within_finns_published_interval():
+    net = random_cnv()
+    fold = finn_fold(net)
+    assert [(f.pe, f.simd) for f in fold.values()][:3] == [(16, 3), (32, 32), (16, 32)]
+    assert max(layer_cycles(layer, fold[layer.name]) for layer in net.compute_layers) <= 32_768
+
+
+def small_net():
+    return random_network("bench-small", (8, 8, 2), [("conv", 4, 3, 1), ("pool", 2),
+                                                      ("dense", 6)], seed=2)
+
+
+def test_bench_writes_json_markdown_and_plot(tmp_path):
+    net = small_net()
+    folds = [("slow", fold_for_interval(net, 400)), ("fast", fold_for_interval(net, 100))]
+    report = run_bench(net, folds, tmp_path, synth=False, sim=True, images=5, log=lambda _: None)
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert [f["fold"] for f in saved["folds"]] == ["slow", "fast"]
+    for entry in report["folds"]:
+        assert entry["bit_exact"]
+        assert abs(entry["interval_measured"] - entry["interval_expected"]) <= 0.02 * entry[
+            "interval_expected"]
+    markdown = (tmp_path / "bench.md").read_text()
+    assert "| slow |" in markdown and "| conv0 |" in markdown
+    assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_layer_alone_takes_its_modelled_cycles():
+    net = small_net()
+    fold = fold_for_interval(net, 100)
+    graph = build_graph(net, fold)
+    conv = net.compute_layers[0]
+    assert measure_layer_cycles(graph, conv.name) == graph.layer_cycles(conv.name)
