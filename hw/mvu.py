@@ -246,7 +246,7 @@ class MatrixVectorUnit(wiring.Component):
             added = _sum_tree([term(k, bits[p * simd + k]) for k in range(simd)],
                               register, levels)
             with m.If(advance & valid):
-                m.d.sync += acc[p].eq(Mux(first, 0, acc[p]) + added)
+                m.d.sync += acc[p].eq(added if sf_count == 1 else Mux(first, 0, acc[p]) + added)
         finished = register(valid & last, 2)
         with m.If(advance):
             m.d.sync += self.o.valid.eq(finished)
@@ -276,8 +276,13 @@ class MatrixVectorUnit(wiring.Component):
             lanes = channel_read.data
 
         # The finishing stage compares (or offsets) into a register; the output register sums.
+        # acc >= t is the sign of acc - t one bit wider than both, so that it cannot overflow:
+        # one carry chain, where Yosys maps a signed >= to two and a multiplexer.
+        def at_least(a, t):
+            return ~(a - t)[-1]
+
         if self.thresholds is not None:
-            passed = [register(Cat((acc[p] >= lanes[p]["operands"][j]) ^ lanes[p]["flip"][0]
+            passed = [register(Cat(at_least(acc[p], lanes[p]["operands"][j]) ^ lanes[p]["flip"][0]
                                    for j in range(self.thresholds.shape[1]))) for p in range(pe)]
             results = [_sum_tree(list(bits)) for bits in passed]
         elif fields:
