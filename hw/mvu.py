@@ -246,7 +246,7 @@ class MatrixVectorUnit(wiring.Component):
             added = _sum_tree([term(k, bits[p * simd + k]) for k in range(simd)],
                               register, levels)
             with m.If(advance & valid):
-                m.d.sync += acc[p].eq(added if sf_count == 1 else Mux(first, 0, acc[p]) + added)
+                m.d.sync += acc[p].eq(Mux(first, 0, acc[p]) + added)
         finished = register(valid & last, 2)
         with m.If(advance):
             m.d.sync += self.o.valid.eq(finished)
