@@ -284,7 +284,7 @@ class MatrixVectorUnit(wiring.Component):
         if self.thresholds is not None:
             passed = [register(Cat(at_least(acc[p], lanes[p]["operands"][j]) ^ lanes[p]["flip"][0]
                                    for j in range(self.thresholds.shape[1]))) for p in range(pe)]
-            results = [_sum_tree(list(bits)) for bits in passed]
+            results = [_sum_tree(list(lane)) for lane in passed]
         elif fields:
             results = [register(acc[p] + lanes[p]["offset"][0]) for p in range(pe)]
         else:
