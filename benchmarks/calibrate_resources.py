@@ -1,16 +1,19 @@
 """Fit gen.resources' coefficients to Yosys ``synth_xilinx -family xcup`` counts of real stages.
 
     python -m benchmarks.calibrate_resources [--targets 20000 6000 2000] [--out DIR]
+    python -m benchmarks.calibrate_resources --refit build/calibration/calibration.json
 
 Builds random-cnv-small (CNV's topology at a quarter width) at several target intervals, keeps
 the module hierarchy through one Yosys run per fold, and fits each coefficient table of
-gen.resources by least squares to the per-stage counts: matrix-vector units (LUTs and
-flip-flops) and window generators. Prints the new tables and, per stage, model against Yosys;
-writes the samples to ``DIR/calibration.json``. Paste the printed tables into gen/resources.py.
+gen.resources by non-negative least squares to the per-stage counts of the matrix-vector units
+and window generators (``--refit`` reuses the counts of an earlier run). Prints the new tables
+and, per stage, model against Yosys; writes ``DIR/calibration.json``. Paste the printed tables
+into gen/resources.py.
 """
 import argparse
 import json
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -18,36 +21,12 @@ import numpy as np
 from boards.yosys import estimate_xcup
 from gen import resources
 from gen.build import elaborate
-from gen.fold import fold_for_interval
+from gen.fold import LayerFold, fold_for_interval
 from gen.networks import random_cnv_small
 
 
-def mvu_features(layer, fold):
-    """The LUT and flip-flop features of ``resources.mvu_resources``, by coefficient name."""
-    lanes = fold.pe * fold.simd
-    acc = resources.accumulator_bits(layer)
-    thresholds = 0 if layer.output == "scores" else layer.thresholds.shape[1]
-    depth = (layer.mh // fold.pe) * (layer.mw // fold.simd)
-    kind = {1: "lanes_binary", 2: "lanes_ternary"}.get(layer.in_bits, "lanes_int8")
-    lut = {name: 0.0 for name in resources.MVU_LUT}
-    lut.update({kind: lanes, "acc_bits": fold.pe * acc,
-                "compare_bits": fold.pe * thresholds * acc,
-                "rom_luts": resources.memory(lanes, depth, rom=True).lut, "const": 1})
-    ff = {"lanes": lanes if depth > 1 else 0, "acc_bits": fold.pe * acc,
-          "input_bits": fold.simd * resources.element_bits(layer.in_bits), "const": 1}
-    return lut, ff
-
-
-def window_features(layer, simd):
-    h, w, c = layer.in_shape
-    bits = resources.element_bits(layer.in_bits)
-    registers = 0 if simd <= c else layer.kernel ** 2 * c * bits
-    features = {"lane_bits": simd * bits, "register_bits": registers, "const": 1}
-    return features, dict(features)
-
-
-def samples(targets, directory):
-    """``[(stage kind, lut features, ff features, yosys counts)]`` over the folds."""
+def synthesize(targets, directory):
+    """Yosys' counts of every unit and window of random-cnv-small at each target interval."""
     net = random_cnv_small()
     rows = []
     for target in targets:
@@ -56,27 +35,46 @@ def samples(targets, directory):
         path = Path(directory) / f"cnv-small-{target}.v"
         path.write_text(text)
         modules = estimate_xcup(path, "xnorflow_top", per_module=True)["modules"]
-        layers = {layer.name: layer for layer in net.compute_layers}
         for stage in graph.stages:
-            counts = modules.get(f"\\xnorflow_top.{stage.name}") or modules.get(
-                f"xnorflow_top.{stage.name}")
-            if counts is None or stage.kind not in ("mvu", "window"):
-                continue
-            layer, layer_fold = layers[stage.layer], fold[stage.layer]
-            lut, ff = (mvu_features(layer, layer_fold) if stage.kind == "mvu"
-                       else window_features(layer, layer_fold.simd))
-            rows.append({"target": target, "stage": stage.name, "kind": stage.kind,
-                         "lut_features": lut, "ff_features": ff, "yosys": counts})
-            print(f"{target:>6} {stage.name:<14} Yosys {counts['lut']:>6} LUT {counts['ff']:>6} FF")
+            counts = modules.get(f"\\xnorflow_top.{stage.name}")
+            if counts is not None and stage.kind in ("mvu", "window"):
+                rows.append({"target": target, "stage": stage.name, "kind": stage.kind,
+                             "layer": stage.layer, "fold": asdict(fold[stage.layer]),
+                             "yosys": counts})
+                print(f"{target:>6} {stage.name:<14} Yosys {counts['lut']:>6} LUT "
+                      f"{counts['ff']:>6} FF", flush=True)
     return rows
 
 
+def add_features(rows):
+    """Each row's LUT and flip-flop features under the current model."""
+    layers = {layer.name: layer for layer in random_cnv_small().compute_layers}
+    for row in rows:
+        layer, fold = layers[row["layer"]], LayerFold(**row["fold"])
+        features = (resources.mvu_features(layer, fold) if row["kind"] == "mvu"
+                    else resources.window_features(layer, fold.simd))
+        row["lut_features"], row["ff_features"] = features[:2]
+    return rows
+
+
+def nonnegative_least_squares(a, b):
+    """Least squares with every coefficient >= 0 (features given a negative one are dropped)."""
+    active = list(range(a.shape[1]))
+    while True:
+        solution = np.linalg.lstsq(a[:, active], b, rcond=None)[0]
+        if (solution >= 0).all():
+            coefficients = np.zeros(a.shape[1])
+            coefficients[active] = solution
+            return coefficients
+        active = [index for index, value in zip(active, solution) if value >= 0]
+
+
 def fit(rows, kind, features_key, count_key, names):
-    """Least-squares coefficients (clipped at 0) of ``count_key`` over ``names``."""
+    """Non-negative least-squares coefficients of ``count_key`` over ``names``."""
     chosen = [r for r in rows if r["kind"] == kind]
     a = np.array([[r[features_key][n] for n in names] for r in chosen], dtype=float)
     b = np.array([r["yosys"][count_key] for r in chosen], dtype=float)
-    coefficients = np.clip(np.linalg.lstsq(a, b, rcond=None)[0], 0, None)
+    coefficients = nonnegative_least_squares(a, b)
     for row, predicted in zip(chosen, a @ coefficients):
         row.setdefault("model", {})[count_key] = round(float(predicted))
     return {name: round(float(c), 3) for name, c in zip(names, coefficients)}
@@ -88,9 +86,15 @@ def main(argv=None):
     parser.add_argument("--targets", type=int, nargs="+", default=[20000, 6000, 2000],
                         help="target intervals (cycles per frame) of the folds synthesized")
     parser.add_argument("--out", default="build/calibration")
+    parser.add_argument("--refit", metavar="JSON",
+                        help="fit again to the Yosys counts of an earlier calibration.json")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="xnorflow-calibrate-") as directory:
-        rows = samples(args.targets, directory)
+    if args.refit:
+        rows = json.loads(Path(args.refit).read_text())["samples"]
+    else:
+        with tempfile.TemporaryDirectory(prefix="xnorflow-calibrate-") as directory:
+            rows = synthesize(args.targets, directory)
+    add_features(rows)
     tables = {
         "MVU_LUT": fit(rows, "mvu", "lut_features", "lut", list(resources.MVU_LUT)),
         "MVU_FF": fit(rows, "mvu", "ff_features", "ff", list(resources.MVU_FF)),
@@ -99,10 +103,14 @@ def main(argv=None):
     }
     for name, table in tables.items():
         print(f"{name} = {table}")
+    errors = []
     for row in rows:
+        errors.append(abs(row["model"]["lut"] - row["yosys"]["lut"]) / row["yosys"]["lut"])
         print(f"{row['target']:>6} {row['stage']:<14} LUT Yosys {row['yosys']['lut']:>6} model "
               f"{row['model']['lut']:>6}   FF Yosys {row['yosys']['ff']:>6} model "
               f"{row['model']['ff']:>6}")
+    print(f"LUT error per stage: median {100 * np.median(errors):.0f}%, "
+          f"largest {100 * max(errors):.0f}%")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "calibration.json").write_text(json.dumps({"tables": tables, "samples": rows},

@@ -11,15 +11,18 @@ from dataclasses import dataclass
 
 from amaranth import Shape
 
-# Coefficients fitted by `python -m benchmarks.calibrate_resources` (see docs/performance.md).
-MVU_LUT = {"lanes_binary": 1.0, "lanes_ternary": 2.0, "lanes_int8": 8.0, "acc_bits": 1.0,
-           "compare_bits": 1.0, "rom_luts": 1.0, "const": 30.0}
-MVU_FF = {"lanes": 1.0, "acc_bits": 2.0, "input_bits": 1.0, "const": 20.0}
-WINDOW_LUT = {"lane_bits": 1.0, "register_bits": 0.5, "const": 60.0}
-WINDOW_FF = {"register_bits": 1.0, "lane_bits": 1.0, "const": 40.0}
-# A memory of at most this many bits, or this few words, goes into LUTs; larger ones into BRAM.
-LUTRAM_MAX_BITS = 4096
-LUTRAM_MAX_DEPTH = 64
+# Coefficients fitted by `python -m benchmarks.calibrate_resources` (Yosys 0.70, classic ABC) to
+# the 28 units and windows of random-cnv-small at three folds: median LUT error 14%, largest
+# 65% (docs/performance.md). No ternary unit was sampled: a ternary lane is taken as two binary
+# ones (two popcounts).
+MVU_LUT = {"lanes_binary": 1.731, "lanes_ternary": 3.462, "lanes_int8": 10.255,
+           "memory_luts": 1.221, "compare_bits": 1.026, "const": 80.601}
+MVU_FF = {"lanes": 0.927, "acc_bits": 5.004, "input_bits": 5.698, "const": 8.797}
+WINDOW_LUT = {"lane_bits": 0.0, "register_bits": 0.526, "const": 133.682}
+WINDOW_FF = {"register_bits": 1.706, "lane_bits": 0.017, "const": 42.779}
+# Yosys puts a memory into block RAM from this depth on, when it holds more than BRAM_MIN_BITS.
+BRAM_MIN_DEPTH = 512
+BRAM_MIN_BITS = 9216
 
 
 @dataclass
@@ -36,18 +39,15 @@ class Resources:
         return {"lut": round(self.lut), "ff": round(self.ff), "bram36": self.bram36}
 
 
-def memory(width, depth, *, rom=False):
-    """A ``width``-bit x ``depth``-word memory: LUT RAM (or ROM logic) when small, else BRAM36s
-    (up to 72 bits x 512 words each, in halves of BRAM18)."""
-    if depth <= 1:
+def memory(width, depth):
+    """A ``width``-bit x ``depth``-word memory as Yosys maps it for UltraScale+: two words or
+    fewer are logic, deep and large ones 36 Kb block RAMs, the others LUTs (LUT RAM, or LUTs
+    and wide multiplexers for a ROM: about one LUT per bit column per 64 words)."""
+    if depth <= 2:
         return Resources()
-    if width * depth <= LUTRAM_MAX_BITS or depth <= LUTRAM_MAX_DEPTH:
-        luts = width * math.ceil(depth / 64) * (1 if rom else 0.5)
-        return Resources(lut=luts)
-    half_blocks = min(math.ceil(width / 36) * math.ceil(depth / 512),
-                      math.ceil(width / 72) * math.ceil(depth / 256) * 2)
-    return Resources(bram36=half_blocks / 2 if depth <= 512 and width <= 36 else
-                     math.ceil(half_blocks / 2))
+    if depth >= BRAM_MIN_DEPTH and width * depth > BRAM_MIN_BITS:
+        return Resources(bram36=math.ceil(width * depth / 36_864))
+    return Resources(lut=width * math.ceil(depth / 64))
 
 
 def element_bits(bits):
@@ -61,42 +61,54 @@ def accumulator_bits(layer):
     return Shape.cast(range(-bound, bound + 1)).width
 
 
-def mvu_resources(layer, fold):
-    """The matrix-vector unit of ``layer`` under ``fold``."""
+def mvu_features(layer, fold):
+    """``(LUT features, flip-flop features, memories)`` of ``layer``'s unit under ``fold``:
+    feature values by coefficient name, and the unit's memories (weights, thresholds, input
+    buffer) as ``Resources``."""
     lanes = fold.pe * fold.simd
     acc = accumulator_bits(layer)
-    kind = {1: "lanes_binary", 2: "lanes_ternary"}.get(layer.in_bits, "lanes_int8")
     thresholds = 0 if layer.output == "scores" else layer.thresholds.shape[1]
     depth = (layer.mh // fold.pe) * (layer.mw // fold.simd)
-    weights = memory(lanes, depth, rom=True)
-    threshold_rom = memory(fold.pe * thresholds * acc, layer.mh // fold.pe, rom=True)
     in_bits = fold.simd * element_bits(layer.in_bits)
-    buffer = memory(in_bits, layer.mw // fold.simd)
-    lut = (MVU_LUT[kind] * lanes + MVU_LUT["acc_bits"] * fold.pe * acc
-           + MVU_LUT["compare_bits"] * fold.pe * thresholds * acc
-           + MVU_LUT["rom_luts"] * weights.lut + MVU_LUT["const"])
-    ff = (MVU_FF["lanes"] * (lanes if depth > 1 else 0) + MVU_FF["acc_bits"] * fold.pe * acc
-          + MVU_FF["input_bits"] * in_bits + MVU_FF["const"])
-    return Resources(lut, ff) + Resources(threshold_rom.lut + buffer.lut, 0,
-                                          weights.bram36 + threshold_rom.bram36 + buffer.bram36)
+    memories = (memory(lanes, depth) + memory(fold.pe * thresholds * acc, layer.mh // fold.pe)
+                + memory(in_bits, layer.mw // fold.simd))
+    lut = {name: 0 for name in MVU_LUT}
+    kind = {1: "lanes_binary", 2: "lanes_ternary"}.get(layer.in_bits, "lanes_int8")
+    lut.update({kind: lanes, "memory_luts": memories.lut,
+                "compare_bits": fold.pe * thresholds * acc, "const": 1})
+    ff = {"lanes": lanes if depth > 1 else 0, "acc_bits": fold.pe * acc, "input_bits": in_bits,
+          "const": 1}
+    return lut, ff, memories
 
 
-def window_resources(layer, simd):
-    """The window generator of conv ``layer`` emitting ``simd``-lane words."""
+def _linear(coefficients, features):
+    return sum(coefficients[name] * value for name, value in features.items())
+
+
+def mvu_resources(layer, fold):
+    """The matrix-vector unit of ``layer`` under ``fold``."""
+    lut, ff, memories = mvu_features(layer, fold)
+    return Resources(_linear(MVU_LUT, lut), _linear(MVU_FF, ff), memories.bram36)
+
+
+def window_features(layer, simd):
+    """``(LUT features, flip-flop features, memories)`` of conv ``layer``'s window generator."""
     h, w, c = layer.in_shape
     bits = element_bits(layer.in_bits)
     k = layer.kernel
     if simd <= c:  # SlidingWindow: a line buffer of whole rows, no window registers
         rows = max(k + 1, 2 * (k - layer.pad))
-        buffer, registers = memory(simd * bits, rows * w * c // simd), 0
+        memories, registers = memory(simd * bits, rows * w * c // simd), 0
     else:  # ParallelWindow: k-1 rows of pixels and a k x k register window
-        buffer, registers = memory((k - 1) * c * bits, w), k * k * c * bits
-    lane_bits = simd * bits
-    lut = (WINDOW_LUT["lane_bits"] * lane_bits + WINDOW_LUT["register_bits"] * registers
-           + WINDOW_LUT["const"])
-    ff = (WINDOW_FF["register_bits"] * registers + WINDOW_FF["lane_bits"] * lane_bits
-          + WINDOW_FF["const"])
-    return Resources(lut, ff) + buffer
+        memories, registers = memory((k - 1) * c * bits, w + 2 * layer.pad), k * k * c * bits
+    features = {"lane_bits": simd * bits, "register_bits": registers, "const": 1}
+    return features, dict(features), memories
+
+
+def window_resources(layer, simd):
+    """The window generator of conv ``layer`` emitting ``simd``-lane words."""
+    lut, ff, memories = window_features(layer, simd)
+    return Resources(_linear(WINDOW_LUT, lut), _linear(WINDOW_FF, ff)) + memories
 
 
 def fifo_resources(layer, fold):
