@@ -28,10 +28,10 @@ def test_parallel_window(config, tmp_path):
     assert linted.returncode == 0, linted.stderr[-3000:]
 
     params = {"height": height, "width": width, "channels": channels, "kernel": kernel,
-              "pad": pad, "simd": simd, "elem_width": elem_shape.width,
+              "pad": pad, "simd": simd, "in_lanes": channels, "elem_width": elem_shape.width,
               "signed": elem_shape.signed, "pad_value": pad_value}
     run = dict(verilog_text=verilog, toplevel="parallel_window",
-               test_module="sim.tb.parallel_window_tb")
+               test_module="sim.tb.window_tb")
     for seed, valid, ready in [(1, 0.6, 0.7), (2, 1.0, 0.3)]:
         run_cocotb(**run, params={**params, "seed": seed, "frames": 4, "valid_probability": valid,
                                   "ready_probability": ready})

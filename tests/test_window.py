@@ -22,7 +22,7 @@ def test_window(config):
     window = SlidingWindow(height=height, width=width, channels=channels, kernel=kernel, pad=pad,
                            simd=simd, elem_shape=elem_shape, pad_value=pad_value)
     params = {"height": height, "width": width, "channels": channels, "kernel": kernel,
-              "pad": pad, "simd": simd, "elem_width": elem_shape.width,
+              "pad": pad, "simd": simd, "in_lanes": simd, "elem_width": elem_shape.width,
               "signed": elem_shape.signed, "pad_value": pad_value}
     verilog = component_verilog(window, "window")
     run = dict(verilog_text=verilog, toplevel="window", test_module="sim.tb.window_tb")

@@ -1,4 +1,4 @@
-"""cocotb test for hw.window.SlidingWindow, with its numpy reference."""
+"""cocotb test of the window generators (SlidingWindow, ParallelWindow) against numpy."""
 import random
 
 import cocotb
@@ -27,18 +27,18 @@ def random_frames(rng, p):
 async def windows_match_reference(dut):
     """Every output word equals the reference; the result holds each frame's first output cycle."""
     p = read_params()
-    simd = p["simd"]
+    simd, in_lanes = p["simd"], p["in_lanes"]
     frames = random_frames(np.random.default_rng(p["seed"]), p)
     expected = np.concatenate([window_reference(f, kernel=p["kernel"], pad=p["pad"],
                                                 pad_value=p["pad_value"]) for f in frames])
     words_per_frame = len(expected) // simd // len(frames)
     await start_clock_and_reset(dut)
-    source = StreamSource(dut, "i", lanes=simd, width=p["elem_width"],
+    source = StreamSource(dut, "i", lanes=in_lanes, width=p["elem_width"],
                           valid_probability=p["valid_probability"], rng=random.Random(p["seed"]))
     sink = StreamSink(dut, "o", lanes=simd, width=p["elem_width"], signed=p["signed"],
                       ready_probability=p["ready_probability"],
                       rng=random.Random(p["seed"] + 1))
-    cocotb.start_soon(source.send(frames.reshape(-1, simd).tolist()))
+    cocotb.start_soon(source.send(frames.reshape(-1, in_lanes).tolist()))
     got, cycles = await sink.receive(len(expected) // simd)
     got = np.array(got).reshape(-1)
     wrong = np.flatnonzero(got != expected)
