@@ -44,7 +44,8 @@ def bench_folds(net, *, clock_mhz, fps_targets=DEFAULT_FPS, lut_budget=XCZU7EV_L
 
 
 def _synthesize(graph, text, directory):
-    """Yosys' per-layer counts (LUT, FF, BRAM36) and the total, from one hierarchical run."""
+    """Yosys' per-layer counts (LUT, FF, BRAM36) and the sum over all modules, from one
+    hierarchical run."""
     from boards.yosys import estimate_xcup
 
     path = Path(directory) / "top.v"
@@ -59,7 +60,9 @@ def _synthesize(graph, text, directory):
             totals = per_layer.setdefault(layer, {"lut": 0, "ff": 0, "bram36": 0})
             for key in totals:
                 totals[key] += counts[key]
-    return per_layer, {key: estimate[key] for key in ("lut", "ff", "bram36")}
+    total = {key: sum(counts[key] for counts in estimate["modules"].values())
+             for key in ("lut", "ff", "bram36")}
+    return per_layer, total
 
 
 def measure_fold(net, fold, *, clock_mhz, synth=True, sim=True, layer_sims=False, fmax=False,
@@ -80,13 +83,19 @@ def measure_fold(net, fold, *, clock_mhz, synth=True, sim=True, layer_sims=False
     result = {"interval_expected": graph.interval, "generator_seconds": generator_seconds,
               "estimate": model["total"].as_dict(), "layers": layers}
     if synth:
+        from boards import BuildError
+
         with tempfile.TemporaryDirectory(prefix="xnorflow-bench-") as directory:
             started = time.perf_counter()
-            per_layer, total = _synthesize(graph, text, directory)
+            try:
+                per_layer, total = _synthesize(graph, text, directory)
+            except BuildError as error:  # reported in the table; the other figures still count
+                result["yosys_error"] = str(error)
+            else:
+                result["yosys"] = total
+                for entry in layers:
+                    entry["yosys"] = per_layer.get(entry["name"])
             result["yosys_seconds"] = time.perf_counter() - started
-        result["yosys"] = total
-        for entry in layers:
-            entry["yosys"] = per_layer.get(entry["name"])
     if layer_sims:
         from sim.layer import measure_layer_cycles
 
@@ -97,9 +106,13 @@ def measure_fold(net, fold, *, clock_mhz, synth=True, sim=True, layer_sims=False
     if fmax:
         lut4 = result["estimate"]["lut"] * 1.5  # a LUT6 is about 1.5 LUT4 (estimate)
         if lut4 <= ECP5_85F_LUT4:
-            from boards.fmax import component_fmax
+            from boards import BuildError
+            from boards.fmax import ecp5_fmax
 
-            result["ecp5"] = component_fmax(_accelerator(graph))
+            try:
+                result["ecp5"] = ecp5_fmax(_accelerator(graph))
+            except BuildError as error:
+                result["ecp5_error"] = str(error)
     result["frames_per_second"] = clock_mhz * 1e6 / graph.interval
     luts = result.get("yosys", result["estimate"])["lut"]
     result["frames_per_second_per_klut"] = result["frames_per_second"] / (luts / 1000)
@@ -137,6 +150,8 @@ def run_bench(net, folds, out_dir, *, clock_mhz=300.0, synth=True, sim=True, lay
                              layer_sims=layer_sims, fmax=fmax, images=images)
         results.append({"fold": label, **entry})
         log(summary_line(results[-1], clock_mhz))
+        if "yosys_error" in entry:
+            log(f"{label}: {entry['yosys_error']}")
     report = {"network": net.name, "clock_mhz": clock_mhz, "folds": results}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -200,6 +215,8 @@ def markdown(report):
                 f"| {_cell(yosys.get('lut'))} | {_cell(model['lut'])} | {_cell(yosys.get('ff'))} "
                 f"| {_cell(model['ff'])} | {_cell(yosys.get('bram36'), 1)} | "
                 f"{_cell(model['bram36'], 1)} |")
+    lines += [f"\n{f['fold']}: Yosys failed: {f['yosys_error']}"
+              for f in report["folds"] if "yosys_error" in f]
     return "\n".join(lines) + "\n"
 
 
