@@ -2,13 +2,15 @@
 block design with the processing system and an AXI DMA, and build the bitstream and .hwh that a
 PYNQ overlay needs.
 
-Vivado is not available where xnorflow is developed; ``dry_run`` runs the script in ``tclsh``
-with every Vivado command it uses replaced by a stub that records the call and checks that the
+Vivado is not available where xnorflow is developed; ``dry_run`` runs the script in Tcl (``tclsh``,
+or Python's tkinter without it) with every Vivado command it uses replaced by a stub that records the call and checks that the
 block-design cells it names exist, so syntax, variables and the order of steps are checked.
 """
+import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,21 +252,40 @@ def write_vivado_project(directory, *, network, board, part, board_part, top, ve
     return path
 
 
-def dry_run(script, *, board_parts="", tclsh=None):
-    """Run ``script`` in ``tclsh`` with Vivado's commands stubbed.
+# Python's own Tcl (tkinter), standing in for tclsh where Tcl is not installed: the stubs script
+# sourced with the same argv.
+PYTHON_TCL = ("import sys, tkinter; tcl = tkinter.Tcl(); "
+              "tcl.call('set', 'argv', tcl.call('list', *sys.argv[2:])); "
+              "tcl.call('source', sys.argv[1]); tcl.call('flush', 'stdout')")
 
-    Returns a ``DryRun`` with the Vivado calls in order and what the script printed. ``board_parts`` is what the stub
-    ``get_board_parts`` returns (empty: no board files installed). Raises ``RuntimeError`` with
-    the Tcl error when the script fails, and ``FileNotFoundError`` without ``tclsh``.
+
+def tcl_command():
+    """The Tcl interpreter to run a script with: ``tclsh``, else Python's tkinter, else None."""
+    found = shutil.which("tclsh")
+    if found:
+        return [found]
+    if importlib.util.find_spec("tkinter"):
+        return [sys.executable, "-c", PYTHON_TCL]
+    return None
+
+
+def dry_run(script, *, board_parts="", command=None):
+    """Run ``script`` in Tcl (``command``, default ``tcl_command()``) with Vivado's commands
+    stubbed.
+
+    Returns a ``DryRun`` with the Vivado calls in order and what the script printed.
+    ``board_parts`` is what the stub ``get_board_parts`` returns (empty: no board files
+    installed). Raises ``RuntimeError`` with the Tcl error when the script fails, and
+    ``FileNotFoundError`` without any Tcl.
     """
-    tclsh = tclsh or shutil.which("tclsh")
-    if tclsh is None:
-        raise FileNotFoundError("tclsh is not installed")
+    command = command or tcl_command()
+    if command is None:
+        raise FileNotFoundError("neither tclsh nor Python's tkinter (Tcl) is installed")
     stubs = STUB_TEMPLATE.replace("{COMMANDS}", "{" + " ".join(VIVADO_COMMANDS) + "}")
     with tempfile.TemporaryDirectory() as scratch:
         stub_path = Path(scratch) / "vivado_stubs.tcl"
         stub_path.write_text(stubs)
-        run = subprocess.run([tclsh, str(stub_path), str(Path(script).resolve())],
+        run = subprocess.run([*command, str(stub_path), str(Path(script).resolve())],
                              capture_output=True, text=True,
                              env={**os.environ, "XNORFLOW_STUB_BOARD_PARTS": board_parts})
     if run.returncode:

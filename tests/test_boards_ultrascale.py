@@ -1,21 +1,22 @@
-"""The ultrascale target: AXI4-Stream Verilog, overlay layout, the Vivado script run in tclsh with
+"""The ultrascale target: AXI4-Stream Verilog, overlay layout, the Vivado script run in Tcl with
 Vivado's commands stubbed, the Yosys resource estimate and the fit check; the target list."""
+import importlib.util
 import json
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 from boards import BuildError, TARGETS
-from boards.vivado import dry_run
+from boards.vivado import PYTHON_TCL, dry_run, tcl_command
 from boards.yosys import check_fit, summarize_xcup
 from gen.build import build
 from gen.ir import load_network
 from sim.runner import lint
 from tests.handmade import write_tiny_network
 
-needs_tclsh = pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh is not installed")
+needs_tcl = pytest.mark.skipif(tcl_command() is None, reason="the Vivado script's dry run needs a "
+                               "Tcl interpreter: neither tclsh nor Python's tkinter is installed")
 
 
 def gen(*args):
@@ -53,7 +54,7 @@ def test_build_writes_the_axis_top_layout_script_and_estimate(tmp_path):
     assert (out / "yosys_xcup.log").exists()
 
 
-@needs_tclsh
+@needs_tcl
 @pytest.mark.parametrize("board_files", [False, True])
 def test_vivado_script_runs_in_tclsh_with_stubs(tiny_build, board_files):
     out, report = tiny_build
@@ -90,15 +91,21 @@ def test_vivado_script_runs_in_tclsh_with_stubs(tiny_build, board_files):
     assert any("WARNING: no board files" in line for line in run.printed) != board_files
 
 
-@needs_tclsh
-def test_dry_run_catches_a_mistyped_command_and_an_unknown_cell(tmp_path):
+@pytest.mark.parametrize("command", [None, pytest.param(
+    [sys.executable, "-c", PYTHON_TCL], id="python-tcl", marks=pytest.mark.skipif(
+        importlib.util.find_spec("tkinter") is None, reason="Python's tkinter is not installed"))])
+@needs_tcl
+def test_dry_run_catches_a_mistyped_command_and_an_unknown_cell(tmp_path, command):
     script = tmp_path / "build.tcl"
     script.write_text("create_project p [file join /x p] -part x\nconect_bd_net a b\n")
     with pytest.raises(RuntimeError, match='invalid command name "conect_bd_net"'):
-        dry_run(script)
+        dry_run(script, command=command)
     script.write_text("create_bd_cell -type ip -vlnv x:y:z:1 dma\nget_bd_pins dmb/aclk\n")
     with pytest.raises(RuntimeError, match="get_bd_pins dmb/aclk: no cell dmb"):
-        dry_run(script)
+        dry_run(script, command=command)
+    script.write_text("create_bd_cell -type ip -vlnv x:y:z:1 dma\nputs done\n")
+    run = dry_run(script, command=command)
+    assert run.printed == ["done"] and run.calls[0][0] == "create_bd_cell"
 
 
 def test_estimate_summary_and_fit_check():
