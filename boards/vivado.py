@@ -2,9 +2,10 @@
 block design with the processing system and an AXI DMA, and build the bitstream and .hwh that a
 PYNQ overlay needs.
 
-Vivado is not available where xnorflow is developed; ``dry_run`` runs the script in Tcl (``tclsh``,
-or Python's tkinter without it) with every Vivado command it uses replaced by a stub that records the call and checks that the
-block-design cells it names exist, so syntax, variables and the order of steps are checked.
+Vivado is not available where xnorflow is developed; ``dry_run`` runs the script in Tcl
+(``tclsh``, or Python's tkinter without it) with every Vivado command it uses replaced by a stub
+that records the call and checks that the block-design cells it names exist, so syntax,
+variables and the order of steps are checked.
 """
 import importlib.util
 import os

@@ -108,21 +108,16 @@ def measure_fold(net, fold, *, clock_mhz, synth=True, sim=True, layer_sims=False
         if lut4 <= ECP5_85F_LUT4:
             from boards import BuildError
             from boards.fmax import ecp5_fmax
+            from gen.top import Accelerator
 
             try:
-                result["ecp5"] = ecp5_fmax(_accelerator(graph))
+                result["ecp5"] = ecp5_fmax(Accelerator(graph))
             except BuildError as error:
                 result["ecp5_error"] = str(error)
     result["frames_per_second"] = clock_mhz * 1e6 / graph.interval
     luts = result.get("yosys", result["estimate"])["lut"]
     result["frames_per_second_per_klut"] = result["frames_per_second"] / (luts / 1000)
     return result
-
-
-def _accelerator(graph):
-    from gen.top import Accelerator
-
-    return Accelerator(graph)
 
 
 def _simulate(net, fold, images, seed):

@@ -10,7 +10,6 @@ cycles too (``window_cycles``), and the slowest layer sets the interval. ``fold_
 and ``fold_for_luts`` choose every layer's cheapest fold (by ``gen.resources``' LUT model) for a
 target interval or LUT budget.
 """
-import functools
 import json
 import math
 import os
@@ -18,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gen.resources import layer_luts, network_luts
-from hw.parallel_window import ParallelWindow
+from hw.parallel_window import window_frame_cycles
 
 
 # A FIFO of Amaranth's SyncFIFOBuffered kind moves a word a clock only from 3 words deep on.
@@ -62,15 +61,8 @@ def window_cycles(layer, simd):
     h, w, c = layer.in_shape
     if simd <= c:
         return max(h * w * c // simd, layer.out_pixels * layer.mw // simd)
-    return _parallel_window_cycles(h, w, c, layer.kernel, layer.pad, simd)
-
-
-@functools.lru_cache(maxsize=None)
-def _parallel_window_cycles(height, width, channels, kernel, pad, simd):
-    window = ParallelWindow(height=height, width=width, channels=channels, kernel=kernel,
-                            pad=pad, simd=simd)
-    window._MustUse__silence = True  # built for its cycle count only, never elaborated
-    return window.cycles_per_frame
+    return window_frame_cycles(height=h, width=w, kernel=layer.kernel, pad=layer.pad,
+                               words_per_window=layer.mw // simd)
 
 
 def layer_cycles(layer, fold):
@@ -126,8 +118,8 @@ def cheapest_fold(net, layer, target_cycles):
                for pe in divisors(layer.mh) for simd in simd_choices(layer)]
     meeting = [o for o in options if layer_cycles(layer, o) <= target_cycles]
     if meeting:
-        return min(meeting, key=lambda o: (layer_luts(net, layer, o), -o.simd))
-    return min(options, key=lambda o: (layer_cycles(layer, o), layer_luts(net, layer, o)))
+        return min(meeting, key=lambda o: (layer_luts(layer, o), -o.simd))
+    return min(options, key=lambda o: (layer_cycles(layer, o), layer_luts(layer, o)))
 
 
 def fastest_interval(net):

@@ -117,7 +117,7 @@ def fifo_resources(layer, fold):
     return memory(bits, fold.fifo_depth) + Resources(lut=20, ff=2 * bits + 20)
 
 
-def layer_resources(net, layer, fold):
+def layer_resources(layer, fold):
     """Window (for a conv), matrix-vector unit and output FIFO of compute ``layer``."""
     total = mvu_resources(layer, fold) + fifo_resources(layer, fold)
     if layer.kind == "conv":
@@ -125,13 +125,13 @@ def layer_resources(net, layer, fold):
     return total
 
 
-def layer_luts(net, layer, fold):
-    return layer_resources(net, layer, fold).lut
+def layer_luts(layer, fold):
+    return layer_resources(layer, fold).lut
 
 
 def network_resources(net, fold):
     """``{layer name: Resources}`` for the compute layers, plus ``"total"``."""
-    per_layer = {layer.name: layer_resources(net, layer, fold[layer.name])
+    per_layer = {layer.name: layer_resources(layer, fold[layer.name])
                  for layer in net.compute_layers}
     per_layer["total"] = sum(per_layer.values(), Resources())
     return per_layer

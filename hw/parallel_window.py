@@ -57,15 +57,14 @@ class ParallelWindow(wiring.Component):
     @property
     def frame_gap(self):
         """Clocks from a frame's last window to the next frame's first, at full rate."""
-        return max((self.kernel - 1) * (self.width + 2 * self.pad + 1) + 1, self.words_per_window)
+        return window_frame_gap(width=self.width, kernel=self.kernel, pad=self.pad,
+                                words_per_window=self.words_per_window)
 
     @property
     def cycles_per_frame(self):
         """Clocks per frame with ``i`` always valid, ``o`` always ready and frames back to back."""
-        words = self.words_per_window
-        row_gap = max(self.kernel, words)
-        return (self.out_height * (self.out_width - 1) * words + (self.out_height - 1) * row_gap
-                + self.frame_gap)
+        return window_frame_cycles(height=self.height, width=self.width, kernel=self.kernel,
+                                   pad=self.pad, words_per_window=self.words_per_window)
 
     def elaborate(self, platform):
         # A step shifts one padded pixel column into a register window: `row{ky}` holds the
@@ -139,3 +138,17 @@ class ParallelWindow(wiring.Component):
             with m.If(left == 0):
                 m.d.sync += self.o.valid.eq(0)
         return m
+
+
+def window_frame_gap(*, width, kernel, pad, words_per_window):
+    """``ParallelWindow.frame_gap`` from the parameters alone."""
+    return max((kernel - 1) * (width + 2 * pad + 1) + 1, words_per_window)
+
+
+def window_frame_cycles(*, height, width, kernel, pad, words_per_window):
+    """``ParallelWindow.cycles_per_frame`` from the parameters alone (for cycle models)."""
+    out_height, out_width = height + 2 * pad - kernel + 1, width + 2 * pad - kernel + 1
+    return (out_height * (out_width - 1) * words_per_window
+            + (out_height - 1) * max(kernel, words_per_window)
+            + window_frame_gap(width=width, kernel=kernel, pad=pad,
+                               words_per_window=words_per_window))

@@ -59,8 +59,8 @@ def test_frame_rate_targets_are_met_by_the_cheapest_fold(fps):
     for layer in net.compute_layers:  # no cheaper option of a layer meets the target
         options = [LayerFold(pe, simd, default_fifo_depth(net, layer, pe))
                    for pe in divisors(layer.mh) for simd in simd_choices(layer)]
-        cheaper = [option for option in options if layer_luts(net, layer, option)
-                   < layer_luts(net, layer, fold[layer.name])]
+        cheaper = [option for option in options if layer_luts(layer, option)
+                   < layer_luts(layer, fold[layer.name])]
         assert all(layer_cycles(layer, option) > target for option in cheaper)
 
 
