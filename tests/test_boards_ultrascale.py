@@ -5,13 +5,16 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from amaranth.back import verilog
 
 from boards import BuildError, TARGETS
 from boards.vivado import PYTHON_TCL, dry_run, tcl_command
-from boards.yosys import check_fit, summarize_xcup
+from boards.yosys import check_fit, estimate_xcup, summarize_xcup
 from gen.build import build
 from gen.ir import load_network
+from hw.mvu import MatrixVectorUnit
 from sim.runner import lint
 from tests.handmade import write_tiny_network
 
@@ -120,6 +123,17 @@ def test_estimate_summary_and_fit_check():
     with pytest.raises(BuildError, match=r"does not fit xczu3eg-sbva484-1-i: it needs 80000 LUTs "
                                          r"\(Yosys estimate\), the part has 70560"):
         check_fit(big, "xczu3eg-sbva484-1-i")
+
+
+def test_estimate_maps_a_512_deep_one_bit_input_buffer_to_lut_ram(tmp_path):
+    # 512 words of 1 bit with one address for reading and writing: Yosys's own UltraScale+
+    # library offers this RAM under an option its mapping file rejects (boards.yosys).
+    unit = MatrixVectorUnit(weights=np.random.default_rng(0).integers(0, 2, (10, 512)),
+                            thresholds=np.zeros((10, 1), int), pe=5, simd=1)
+    (tmp_path / "mvu.v").write_text(verilog.convert(unit, name="mvu"))
+    estimate = estimate_xcup(tmp_path / "mvu.v", "mvu")
+    assert estimate["cells"].get("RAM512X1S") == 1 and estimate["lut_as_memory"] == 8
+    assert 100 < estimate["lut"] < 1_000
 
 
 def test_list_targets_names_every_board_and_part():
