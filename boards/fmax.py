@@ -31,8 +31,9 @@ def ecp5_fmax(top, *, ports=None, clock_mhz=150, seed=1, device="85k", package="
     """Synthesize, place and route ``top`` (a ``wiring.Component``, or an elaboratable with its
     ``ports``) alone on an ECP5 with a ``clock_mhz`` target on its ``sync`` clock.
 
-    Returns ``{"fmax_mhz", "LUT4", "FF", "EBR", "MULT18", "seconds"}``: nextpnr's achieved
-    Fmax for the clock (``None`` for a design without one) and its cell counts; a design that
+    Returns ``{"fmax_mhz", "LUT4", "FF", "EBR", "MULT18", "critical_path", "seconds"}``:
+    nextpnr's achieved Fmax for the clock (``None`` for a design without one), its cell counts
+    and the first and last cell of its slowest path; a design that
     misses ``clock_mhz`` still returns its Fmax. Raises ``BuildError`` when a tool fails.
     """
     text = verilog.convert(top, name="top", ports=ports, emit_src=False)
@@ -56,7 +57,17 @@ def ecp5_fmax(top, *, ports=None, clock_mhz=150, seed=1, device="85k", package="
     achieved = [value["achieved"] for value in report.get("fmax", {}).values()]
     return {"fmax_mhz": round(min(achieved), 2) if achieved else None,
             **{key: utilisation.get(name, (0, 0))[0] for key, name in COUNTED.items()},
+            "critical_path": critical_path(report),
             "seconds": round(time.monotonic() - started, 1)}
+
+
+def critical_path(report):
+    """``[start, end]`` cells of the slowest path in nextpnr's ``report.json``, or ``None``."""
+    paths = [path for path in report.get("critical_paths", []) if path.get("path")]
+    if not paths:
+        return None
+    worst = max(paths, key=lambda path: sum(step["delay"] for step in path["path"]))
+    return [worst["path"][0]["from"]["cell"], worst["path"][-1]["to"]["cell"]]
 
 
 def _run(command, directory, env, timeout, what):

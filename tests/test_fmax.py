@@ -15,8 +15,11 @@ def test_fmax_of_a_small_mvu():
     unit = MatrixVectorUnit(weights=rng.integers(0, 2, (8, 32)),
                             thresholds=rng.integers(-8, 8, (8, 1)), pe=2, simd=8)
     result = ecp5_fmax(unit, clock_mhz=100)
-    assert set(result) == {"fmax_mhz", "LUT4", "FF", "EBR", "MULT18", "seconds"}
+    assert set(result) == {"fmax_mhz", "LUT4", "FF", "EBR", "MULT18", "critical_path",
+                           "seconds"}
     assert result["fmax_mhz"] > 100
+    start, end = result["critical_path"]  # cells named after the unit's signals
+    assert "TRELLIS" in start and "TRELLIS" in end
     # 2 lanes of 8 XNORs into 4-bit sums, 6-bit accumulators: tens of LUTs, not a handful.
     assert 30 < result["LUT4"] < 1000 and result["FF"] > 2 * 6
     assert result["MULT18"] == 0 and result["seconds"] > 0
