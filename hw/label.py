@@ -34,8 +34,8 @@ class LabelSelect(wiring.Component):
                           "o": Out(lanes_signature(self.index_shape, top_k))})
 
     def elaborate(self, platform):
-        # Scores are read straight from i.payload, one lane per cycle: i.ready rises only on a
-        # word's last lane, and a stream source holds its payload until then.
+        # Scores are read from i.payload, one lane per cycle: i.ready rises only on a word's
+        # last lane, and a stream source holds its payload until then.
         # The k best (score, class) entries are kept sorted, best first. A new score goes in
         # front of every entry it strictly beats (classes arrive in increasing order, so a tie
         # keeps the earlier, lower class ahead) and those entries move down one place; since the
@@ -49,7 +49,15 @@ class LabelSelect(wiring.Component):
         lane = Signal(range(self.lanes))
         cls = Signal(range(self.classes))
         score = Signal(signed(width + 1))
-        m.d.comb += score.eq(self.i.payload[lane])
+        if self.lanes == 1:
+            m.d.comb += score.eq(self.i.payload[0])
+        else:
+            # Lane 0 straight from the word; lane l > 0 from a register loaded with it on the
+            # step before (a word is held until its last lane), so no lane multiplexer sits
+            # before the comparators.
+            next_lane = Signal(signed(width + 1))
+            first_lane = Signal(init=1)  # lane == 0, as a register
+            m.d.comb += score.eq(Mux(first_lane, self.i.payload[0], next_lane))
         scores = [Signal(signed(width + 1), init=empty, name=f"score{j}")
                   for j in range(self.top_k)]
         labels = [Signal(self.index_shape, name=f"label{j}") for j in range(self.top_k)]
@@ -74,6 +82,9 @@ class LabelSelect(wiring.Component):
         with m.If(step):
             m.d.sync += [lane.eq(Mux(lane == self.lanes - 1, 0, lane + 1)),
                          cls.eq(Mux(last, 0, cls + 1))]
+            if self.lanes > 1:
+                m.d.sync += [next_lane.eq(self.i.payload[lane + 1]),
+                             first_lane.eq(lane == self.lanes - 1)]
             with m.If(last):
                 m.d.sync += self.o.valid.eq(1)
                 m.d.sync += [self.o.payload[j].eq(n) for j, n in enumerate(new_labels)]
