@@ -1,5 +1,8 @@
-"""gen bench: FINN's CNV fold, the report files, and per-layer cycles measured in Verilator."""
+"""gen bench: FINN's CNV fold, the report files, per-layer cycles measured in Verilator, and
+per-stage Fmax (benchmarks.stage_fmax)."""
 import json
+
+import pytest
 
 from gen.bench import finn_fold, run_bench
 from gen.fold import fold_for_interval, layer_cycles
@@ -41,3 +44,14 @@ def test_a_layer_alone_takes_its_modelled_cycles():
     graph = build_graph(net, fold)
     conv = net.compute_layers[0]
     assert measure_layer_cycles(graph, conv.name) == graph.layer_cycles(conv.name)
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")  # stages left out
+def test_stage_fmax_places_the_chosen_stages_alone():
+    from benchmarks.stage_fmax import stage_fmax
+
+    graph = build_graph(small_net(), fold_for_interval(small_net(), 100))
+    results = stage_fmax(graph, kinds=["pool", "label"], log=lambda _: None)
+    assert sorted(results) == ["label", "pool1"]
+    for result in results.values():
+        assert result["fmax_mhz"] > 50 and result["LUT4"] > 0 and len(result["critical_path"]) == 2
