@@ -175,8 +175,8 @@ class LaneMap(wiring.Component):
 
     ``table`` holds ``2**in_shape.width`` integers that fit ``out_shape``; a signed lane value
     indexes by its two's-complement bits, which is Python's ``table[v]`` for negative ``v`` too.
-    The table is a ROM read through one synchronous port per lane, whose data register is the
-    output register: a word is on ``o`` one cycle after it is taken, one word per cycle.
+    Each lane reads its own copy of the table, a ROM with a synchronous port, whose data register
+    is the output register: a word is on ``o`` one cycle after it is taken, one word per cycle.
     """
 
     def __init__(self, *, table, in_shape=unsigned(8), out_shape=signed(8), lanes):
@@ -202,14 +202,16 @@ class LaneMap(wiring.Component):
                           "o": Out(lanes_signature(out_shape, lanes))})
 
     def elaborate(self, platform):
+        # A ROM per lane: Yosys' memory mapper runs out of memory on one ROM with dozens of
+        # read ports (49 for an MLP's first layer).
         m = Module()
-        m.submodules.rom = rom = Memory(shape=self.out_shape, depth=len(self.table),
-                                        init=self.table)
         advance = ~self.o.valid | self.o.ready
         m.d.comb += self.i.ready.eq(advance)
         with m.If(advance):
             m.d.sync += self.o.valid.eq(self.i.valid)
         for lane in range(self.lanes):
+            m.submodules[f"rom{lane}"] = rom = Memory(shape=self.out_shape,
+                                                      depth=len(self.table), init=self.table)
             port = rom.read_port()
             m.d.comb += [port.addr.eq(self.i.payload[lane]), port.en.eq(advance),
                          self.o.payload[lane].eq(port.data)]
