@@ -1,6 +1,6 @@
 """The matrix-vector unit: XNOR-popcount (or signed sum), accumulation and thresholds."""
 import numpy as np
-from amaranth import Cat, Module, Mux, Shape, Signal, unsigned
+from amaranth import Array, Cat, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -29,6 +29,21 @@ def _divisor(name, value, total, total_name):
 
 # Adder levels between pipeline registers in the sum tree (the accumulator's add counting as one).
 LEVELS_PER_STAGE = 2
+
+# Shapes (words, bits) of an 18 Kb block RAM: the ECP5's DP16KD and UltraScale+'s RAMB18 alike.
+BLOCK_RAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+
+
+def weight_bank_words(width, depth):
+    """Words per bank of a weight memory ``width`` bits wide, or ``None`` for a single bank.
+
+    A memory deeper than one block RAM's column holds is split into banks that deep, each read
+    into its own register before a multiplexer picks one: left to Yosys, the cascaded block RAMs
+    of a deep memory feed a multiplexer straight from their slow outputs (FINN's fold of CNV:
+    a 18,432 x 32 memory in 33 EBRs ran at 87 MHz on the ECP5).
+    """
+    words = max(words for words, bits in BLOCK_RAM_SHAPES if bits >= min(width, 36))
+    return words if depth > words else None
 
 
 def _tree_depth(count):
@@ -78,9 +93,11 @@ class MatrixVectorUnit(wiring.Component):
     ``latency = R + 3 + max(D - 1, 0) // LEVELS_PER_STAGE`` (an instance attribute), where
     ``D = ceil(log2(simd)) + (1 if MW > simd else 0)`` counts the adder levels of a step's sum
     tree and of the accumulator, with a register after every ``LEVELS_PER_STAGE`` of them;
-    ``R`` is 2 (the memories' read ports and a register after them) or 1 for a fully unrolled
-    unit (``pe == MH`` and ``simd == MW``), whose weights are logic rather than a memory; the
-    accumulator, the compared (or offset) sums and the output register make the 3.
+    ``R`` is 2 (the memories' read ports and a register after them), 3 where the weight memory
+    is split into banks (``weight_bank_words``: a register per bank before the multiplexer), or
+    1 for a fully unrolled unit (``pe == MH`` and ``simd == MW``), whose weights are logic
+    rather than a memory; the accumulator, the compared (or offset) sums and the output register
+    make the 3.
     """
 
     def __init__(self, *, weights, thresholds=None, direction=None, pe, simd,
@@ -146,10 +163,13 @@ class MatrixVectorUnit(wiring.Component):
             self._flip = flip
 
         # An EBR's data comes late in the cycle (5.8 ns after the clock on the ECP5), so memory
-        # weights pass through one more register before any logic.
+        # weights pass through one more register before any logic, and banked ones through a
+        # register per bank before the multiplexer as well.
         self._baked = mh == self.pe and mw == self.simd
+        self._bank_words = None if self._baked else weight_bank_words(
+            self.pe * self.simd, (mh // self.pe) * (mw // self.simd))
         self._tree_levels = _tree_depth(self.simd) + (mw > self.simd)
-        self._read_registers = 1 if self._baked else 2
+        self._read_registers = 1 if self._baked else 2 if self._bank_words is None else 3
         self.latency = (self._read_registers + 3
                         + max(self._tree_levels - 1, 0) // LEVELS_PER_STAGE)
 
@@ -204,15 +224,27 @@ class MatrixVectorUnit(wiring.Component):
         if self._baked:
             bits = w.reshape(-1).tolist()
         else:
-            m.submodules.weight_mem = weight_mem = Memory(
-                shape=unsigned(pe * simd), depth=nf_count * sf_count,
-                init=[int("".join(map(str, b[::-1])), 2) for b in w.reshape(-1, pe * simd)])
-            weight_read = weight_mem.read_port()
-            address = Signal(range(nf_count * sf_count))
+            words = nf_count * sf_count
+            init = [int("".join(map(str, b[::-1])), 2) for b in w.reshape(-1, pe * simd)]
+            address = Signal(range(words))
             with m.If(step):
-                m.d.sync += address.eq(Mux(address == nf_count * sf_count - 1, 0, address + 1))
-            m.d.comb += [weight_read.en.eq(advance), weight_read.addr.eq(address)]
-            bits = weight_read.data
+                m.d.sync += address.eq(Mux(address == words - 1, 0, address + 1))
+            bank_words = self._bank_words or words
+            offset_bits = (bank_words - 1).bit_length()  # bank_words is a power of two if banked
+            banks = []
+            for bank, start in enumerate(range(0, words, bank_words)):
+                m.submodules[f"weight_mem{bank}" if self._bank_words else "weight_mem"] = memory = \
+                    Memory(shape=unsigned(pe * simd), depth=min(bank_words, words - start),
+                           init=init[start:start + bank_words])
+                weight_read = memory.read_port()
+                m.d.comb += [weight_read.en.eq(advance),
+                             weight_read.addr.eq(address[:offset_bits] if self._bank_words
+                                                 else address)]
+                banks.append(weight_read.data)
+            if self._bank_words:
+                bits = Array(register(data) for data in banks)[register(address[offset_bits:], 2)]
+            else:
+                bits = banks[0]
 
         if nf_count == 1:
             x = register(self.i.payload)
@@ -230,7 +262,7 @@ class MatrixVectorUnit(wiring.Component):
             ]
             x = buffer_read.data
         if not self._baked:
-            x, bits = register(x), register(bits)
+            x, bits = register(x, self._read_registers - 1), register(bits)
 
         def term(k, b):
             if self.ternary:  # bit 0 set: zero; else bit 1 is the sign

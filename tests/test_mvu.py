@@ -36,6 +36,8 @@ CONFIGS = {
     "binary-T2-mixed-simd64": Config(8, 128, 2, 64, unsigned(1), 2, True, 0.7, 0.6),
     "int8-T2-mixed-simd27": Config(8, 54, 4, 27, signed(8), 2, True, 0.6, 0.7),
     "ternary-scores-simd32": Config(4, 64, 2, 32, unsigned(2), None, False, 0.7, 0.6),
+    # Weights in three banks of 512 words (hw.mvu.weight_bank_words), with a tail bank.
+    "binary-T2-mixed-banked": Config(12, 3600, 3, 12, unsigned(1), 2, True, 0.8, 0.7),
     # Fully unrolled: weights and thresholds in logic.
     "binary-T2-mixed-unrolled-simd256": Config(4, 256, 4, 256, unsigned(1), 2, True, 0.6, 0.6),
     "int8-scores-unrolled": Config(3, 27, 3, 27, signed(8), None, False, 0.6, 0.7),
@@ -126,6 +128,7 @@ def test_mvu_shapes_and_cycles():
     (6, 1, 6, 6),       # the same with weights in a memory
     (128, 2, 64, 8),    # 6 tree levels and the accumulator
     (576, 2, 576, 8),   # unrolled, 10 tree levels
+    (9216, 1, 36, 8),   # 6 tree levels and the accumulator, weights in banks of 512 words
 ])
 def test_mvu_latency_grows_with_the_sum_tree(mw, pe, simd, latency):
     unit = MatrixVectorUnit(weights=np.zeros((2, mw), int), pe=pe, simd=simd)
