@@ -242,7 +242,11 @@ class MatrixVectorUnit(wiring.Component):
                                                  else address)]
                 banks.append(weight_read.data)
             if self._bank_words:
-                bits = Array(register(data) for data in banks)[register(address[offset_bits:], 2)]
+                bank = register(address[offset_bits:], 2)
+                registered = [register(data) for data in banks]
+                # One entry per value of `bank`, so that the Verilog case is complete.
+                registered += registered[-1:] * ((1 << len(bank)) - len(registered))
+                bits = Array(registered)[bank]
             else:
                 bits = banks[0]
 

@@ -136,9 +136,10 @@ class SlidingWindow(wiring.Component):
         rel = Signal(range(k))  # rows from head to this word's row
         slot = Signal(range(2 * rows))
         # The slot's first address from a table, not a multiplier (a MULT18 on the ECP5 cost
-        # half the clock rate).
+        # half the clock rate); one entry per value of `slot`, reachable or not, so that the
+        # Verilog case is complete.
         slot_start = Array(C((s % rows) * row_words, range(rows * row_words))
-                           for s in range(2 * rows))
+                           for s in range(1 << len(slot)))
         m.d.comb += [rel.eq(Mux(~_below(oy, pad), ky, row - pad)), slot.eq(head + rel),
                      read.addr.eq(slot_start[slot] + col - pad * words)]
         present = row_pad | (rel < count)  # the word is padding or its row is complete
