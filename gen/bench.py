@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from boards import BuildError
 from gen.fold import (LayerFold, default_fifo_depth, fold_for_interval, fold_for_luts,
                       target_interval)
 from gen.resources import network_resources
@@ -83,8 +84,6 @@ def measure_fold(net, fold, *, clock_mhz, synth=True, sim=True, layer_sims=False
     result = {"interval_expected": graph.interval, "generator_seconds": generator_seconds,
               "estimate": model["total"].as_dict(), "layers": layers}
     if synth:
-        from boards import BuildError
-
         with tempfile.TemporaryDirectory(prefix="xnorflow-bench-") as directory:
             started = time.perf_counter()
             try:
@@ -106,7 +105,6 @@ def measure_fold(net, fold, *, clock_mhz, synth=True, sim=True, layer_sims=False
     if fmax:
         lut4 = result["estimate"]["lut"] * 1.5  # a LUT6 is about 1.5 LUT4 (estimate)
         if lut4 <= ECP5_85F_LUT4:
-            from boards import BuildError
             from boards.fmax import ecp5_fmax
             from gen.top import Accelerator
 

@@ -154,7 +154,6 @@ def build_graph(net, fold):
                 # Words within a pixel: line buffers; whole pixels of a window: registers.
                 window_class = SlidingWindow if layer_fold.simd <= c else ParallelWindow
                 # Binary and ternary maps pad with -1: bit 0, count 0.
-                feed_cycles = max(s.cycles for s in _since_last_unit(graph.stages))
                 window = window_class(height=h, width=w, channels=c, kernel=layer.kernel,
                                       pad=layer.pad, simd=layer_fold.simd, elem_shape=elem_shape,
                                       pad_value=first_pad if layer.in_bits == 8 else 0)
@@ -162,6 +161,7 @@ def build_graph(net, fold):
                     window_cycles(layer, layer_fold.simd))
                 passes = layer.mh // layer_fold.pe
                 if window_class is ParallelWindow and passes > 1:
+                    feed_cycles = max(s.cycles for s in _since_last_unit(graph.stages[:-1]))
                     add(f"{layer.name}_windows", "fifo", layer.name,
                         StreamFifo(elem_shape=elem_shape, lanes=layer_fold.simd,
                                    depth=_window_queue(window, passes, feed_cycles)),

@@ -230,16 +230,14 @@ class MatrixVectorUnit(wiring.Component):
             with m.If(step):
                 m.d.sync += address.eq(Mux(address == words - 1, 0, address + 1))
             bank_words = self._bank_words or words
-            offset_bits = (bank_words - 1).bit_length()  # bank_words is a power of two if banked
+            offset_bits = (bank_words - 1).bit_length()  # all of `address` if one bank
             banks = []
             for bank, start in enumerate(range(0, words, bank_words)):
                 m.submodules[f"weight_mem{bank}" if self._bank_words else "weight_mem"] = memory = \
                     Memory(shape=unsigned(pe * simd), depth=min(bank_words, words - start),
                            init=init[start:start + bank_words])
                 weight_read = memory.read_port()
-                m.d.comb += [weight_read.en.eq(advance),
-                             weight_read.addr.eq(address[:offset_bits] if self._bank_words
-                                                 else address)]
+                m.d.comb += [weight_read.en.eq(advance), weight_read.addr.eq(address[:offset_bits])]
                 banks.append(weight_read.data)
             if self._bank_words:
                 bank = register(address[offset_bits:], 2)
