@@ -11,18 +11,31 @@ from dataclasses import dataclass
 
 from amaranth import Shape
 
+from hw.mvu import weight_bank_words
+
 # Coefficients fitted by `python -m benchmarks.calibrate_resources` (Yosys 0.70, classic ABC) to
-# the 28 units and windows of random-cnv-small at three folds: median LUT error 14%, largest
-# 65% (docs/performance.md). No ternary unit was sampled: a ternary lane is taken as two binary
-# ones (two popcounts).
-MVU_LUT = {"lanes_binary": 1.731, "lanes_ternary": 3.462, "lanes_int8": 10.255,
-           "memory_luts": 1.221, "compare_bits": 1.026, "const": 80.601}
-MVU_FF = {"lanes": 0.927, "acc_bits": 5.004, "input_bits": 5.698, "const": 8.797}
-WINDOW_LUT = {"lane_bits": 0.0, "register_bits": 0.526, "const": 133.682}
-WINDOW_FF = {"register_bits": 1.706, "lane_bits": 0.017, "const": 42.779}
-# Yosys puts a memory into block RAM from this depth on, when it holds more than BRAM_MIN_BITS.
-BRAM_MIN_DEPTH = 512
-BRAM_MIN_BITS = 9216
+# the 28 units and windows of random-cnv-small at three folds: median LUT error 9%, largest 48%
+# (docs/performance.md). No ternary unit was sampled: a ternary lane is taken as two binary ones
+# (two popcounts).
+MVU_LUT = {"lanes_binary": 1.679, "lanes_ternary": 3.358, "lanes_int8": 9.711,
+           "memory_luts": 1.072, "compare_bits": 1.718, "const": 97.876}
+MVU_FF = {"lanes": 0.858, "acc_bits": 6.043, "input_bits": 5.221, "const": 26.448}
+WINDOW_LUT = {"lane_bits": 0.0, "register_bits": 0.719, "const": 103.958}
+WINDOW_FF = {"register_bits": 1.634, "lane_bits": 0.0, "const": 60.825}
+# What Yosys' memory_libmap pays for each way to build a memory (Yosys 0.70 with the libraries
+# boards/yosys.py gives synth_xilinx -family xcup); it takes the cheapest, logic on a tie. A
+# block RAM costs the same at any width: (BRAM36 it counts for, cost, address bits at width 1),
+# data widths 9, 18, ... including parity. A LUT-RAM cell costs 16 scaled by the bits of it used:
+# (words, bits) of a RAM32M16 and a RAM64M8. A ROM as logic costs 1/64 a bit, truncated; a ROM
+# never goes into LUT RAM. A memory deeper than a cell adds half a point per read-data bit per
+# extra cell in depth (the multiplexer) and, when written, half a point per cell (the decoder).
+BLOCK_RAMS = ((0.5, 129, 14), (1.0, 257, 15))
+BLOCK_RAM_WIDTHS = (1, 2, 4, 9, 18, 36, 72)
+BLOCK_RAM_MIN_WORDS = 512
+LUT_RAM_COST = 16
+LUT_RAM_CELLS = ((32, 14), (64, 7))
+ROM_LOGIC_COST = 1 / 64
+MUX_COST = 0.5
 
 
 @dataclass
@@ -39,15 +52,51 @@ class Resources:
         return {"lut": round(self.lut), "ff": round(self.ff), "bram36": self.bram36}
 
 
-def memory(width, depth):
-    """A ``width``-bit x ``depth``-word memory as Yosys maps it for UltraScale+: two words or
-    fewer are logic, deep and large ones 36 Kb block RAMs, the others LUTs (LUT RAM, or LUTs
-    and wide multiplexers for a ROM: about one LUT per bit column per 64 words)."""
+def memory(width, depth, *, rom=False):
+    """A ``width``-bit x ``depth``-word memory (a ``rom`` if never written) as Yosys maps it for
+    UltraScale+: two words or fewer are logic; otherwise block RAM where memory_libmap finds it
+    cheaper than LUT RAM (a ROM: than logic), else LUTs, about one per bit column per 64 words
+    (LUT RAM, or logic and wide multiplexers for a ROM)."""
     if depth <= 2:
         return Resources()
-    if depth >= BRAM_MIN_DEPTH and width * depth > BRAM_MIN_BITS:
-        return Resources(bram36=math.ceil(width * depth / 36_864))
+    block_cost, bram36 = _block_ram(width, depth, rom)
+    if rom:
+        lut_cost = int(ROM_LOGIC_COST * width * depth)
+    else:
+        lut_cost = min(LUT_RAM_COST * deep * width / bits + mux
+                       for words, bits in LUT_RAM_CELLS
+                       for deep, _, mux in [_cells(width, depth, words, bits, rom)])
+    if block_cost < lut_cost:
+        return Resources(bram36=bram36)
     return Resources(lut=width * math.ceil(depth / 64))
+
+
+def _block_ram(width, depth, rom):
+    """``(memory_libmap cost, BRAM36)`` of the cheapest block-RAM build of a memory."""
+    builds = []
+    for bram36, cost, address_bits in BLOCK_RAMS:
+        for bits in BLOCK_RAM_WIDTHS:
+            words = (1 << address_bits) // (bits if bits < 9 else bits // 9 * 8)
+            if words >= BLOCK_RAM_MIN_WORDS:
+                _, cells, mux = _cells(width, depth, words, bits, rom)
+                builds.append((cells * cost + mux, cells * bram36))
+    return min(builds)
+
+
+def _cells(width, depth, words, bits, rom):
+    """``(cells in depth, cells, multiplexer cost)`` of a memory built of ``words`` x ``bits``
+    cells, those in depth packed side by side where their bits fit."""
+    deep = math.ceil(depth / words)
+    cells = math.ceil(deep * width / bits)
+    return deep, cells, MUX_COST * ((deep - 1) * width + (0 if rom or deep == 1 else deep))
+
+
+def weight_memories(width, depth):
+    """A unit's weight ROM, ``depth`` words of ``width`` bits, in the banks ``hw.mvu`` splits
+    it into."""
+    bank = weight_bank_words(width, depth) or depth
+    return sum((memory(width, min(bank, depth - start), rom=True)
+                for start in range(0, depth, bank)), Resources())
 
 
 def element_bits(bits):
@@ -70,7 +119,8 @@ def mvu_features(layer, fold):
     thresholds = 0 if layer.output == "scores" else layer.thresholds.shape[1]
     depth = (layer.mh // fold.pe) * (layer.mw // fold.simd)
     in_bits = fold.simd * element_bits(layer.in_bits)
-    memories = (memory(lanes, depth) + memory(fold.pe * thresholds * acc, layer.mh // fold.pe)
+    memories = (weight_memories(lanes, depth)
+                + memory(fold.pe * thresholds * acc, layer.mh // fold.pe, rom=True)
                 + memory(in_bits, layer.mw // fold.simd))
     lut = {name: 0 for name in MVU_LUT}
     kind = {1: "lanes_binary", 2: "lanes_ternary"}.get(layer.in_bits, "lanes_int8")

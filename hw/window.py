@@ -73,9 +73,11 @@ class SlidingWindow(wiring.Component):
     second frame on every cycle moves an output word, so a frame takes exactly ``max(out words,
     in words)`` cycles (always the output's ``out_height*out_width*kernel**2*channels/simd``),
     and ``i`` takes a word every cycle while a row slot is free (with ``kernel=1``, always). Only
-    the first frame may wait for its rows. A window word is on ``o`` one cycle after it is read,
+    the first frame may wait for its rows. A window word is on ``o`` two cycles after it is read,
     which is as soon as its row is complete: the first word of a frame without top padding is on
-    ``o`` two cycles after the beat that completes the input's first row.
+    ``o`` three cycles after the beat that completes the input's first row. (The second cycle is
+    a register after the padding multiplexer, so that no path runs from this block RAM into the
+    next stage's.)
     """
 
     def __init__(self, *, height, width, channels, kernel, pad=0, simd, elem_shape=unsigned(1),
@@ -124,7 +126,8 @@ class SlidingWindow(wiring.Component):
                          write.addr.eq(Mux(write.addr == rows * row_words - 1, 0,
                                            write.addr + 1))]
 
-        # Reader, stage 0: choose a word; its data and padding flag are on `o` in stage 1.
+        # Reader, stage 0: choose a word; stage 1: its data and padding flag come out of the
+        # buffer; stage 2: the word, or the pad word, is on `o`. All stages move together.
         oy = Signal(range(self.out_height))
         x0 = Signal(range((self.out_width - 1) * words + 1))  # ox * words
         ky = Signal(range(k))
@@ -146,12 +149,13 @@ class SlidingWindow(wiring.Component):
 
         advance = ~self.o.valid | self.o.ready
         take = advance & present
-        padding = Signal()
+        read_valid, padding = Signal(), Signal()
         pad_word = self.o.payload.shape().const([self.pad_value] * self.simd)
-        m.d.comb += [read.en.eq(advance),
-                     self.o.payload.eq(Mux(padding, pad_word, read.data))]
+        m.d.comb += read.en.eq(advance)
         with m.If(advance):
-            m.d.sync += [self.o.valid.eq(present), padding.eq(row_pad | col_pad)]
+            m.d.sync += [read_valid.eq(present), padding.eq(row_pad | col_pad),
+                         self.o.valid.eq(read_valid),
+                         self.o.payload.eq(Mux(padding, pad_word, read.data))]
 
         last_kcol, last_ky = kcol == k * words - 1, ky == k - 1
         last_x, last_y = x0 == (self.out_width - 1) * words, oy == self.out_height - 1

@@ -1,0 +1,71 @@
+"""The resource model's memory mapping against Yosys' own choice (synth_xilinx -family xcup)."""
+import numpy as np
+from amaranth import Elaboratable, Module, Signal, unsigned
+from amaranth.back import verilog
+from amaranth.lib.memory import Memory
+
+from boards.yosys import estimate_xcup
+from gen.resources import memory
+
+# (width, depth, rom): the shapes where the model used to go wrong (a 512-bit x 288-word weight
+# ROM that Yosys puts into 15 RAMB18s) and some on either side of each choice.
+SHAPES = [(512, 288, True), (64, 512, True), (40, 256, True), (16, 64, True),
+          (32, 288, False), (32, 36, False), (8, 1024, False), (72, 512, False)]
+
+
+class MemoryUnderTest(Elaboratable):
+    """One memory with a registered read port, written through ports unless a ROM."""
+
+    def __init__(self, width, depth, rom, seed):
+        self.width, self.depth, self.rom = width, depth, rom
+        rng = np.random.default_rng(seed)  # every bit random, so none is constant
+        self.init = [int.from_bytes(rng.bytes(width // 8 + 1), "little") % (1 << width)
+                     for _ in range(depth)] if rom else []
+        self.addr = Signal(range(depth))
+        self.data = Signal(width)
+        self.write_addr, self.write_data, self.write_en = (
+            Signal(range(depth)), Signal(width), Signal())
+
+    def ports(self):
+        return [self.addr, self.data] + ([] if self.rom else
+                                         [self.write_addr, self.write_data, self.write_en])
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = Memory(shape=unsigned(self.width), depth=self.depth,
+                                        init=self.init)
+        read = mem.read_port()
+        m.d.comb += [read.addr.eq(self.addr), self.data.eq(read.data)]
+        if not self.rom:
+            write = mem.write_port()
+            m.d.comb += [write.addr.eq(self.write_addr), write.data.eq(self.write_data),
+                         write.en.eq(self.write_en)]
+        return m
+
+
+class Memories(Elaboratable):
+    """Each of ``SHAPES`` in a module of its own, ``mem0`` on, its ports those of the top."""
+
+    def __init__(self):
+        self.units = [MemoryUnderTest(*shape, seed=index) for index, shape in enumerate(SHAPES)]
+
+    def ports(self):
+        return [port for unit in self.units for port in unit.ports()]
+
+    def elaborate(self, platform):
+        m = Module()
+        for index, unit in enumerate(self.units):
+            m.submodules[f"mem{index}"] = unit
+        return m
+
+
+def test_memory_mapping_is_the_one_yosys_chooses(tmp_path):
+    top = Memories()
+    (tmp_path / "mems.v").write_text(verilog.convert(top, name="mems", ports=top.ports()))
+    modules = estimate_xcup(tmp_path / "mems.v", "mems", per_module=True)["modules"]
+    for index, (width, depth, rom) in enumerate(SHAPES):
+        counts, model = modules[f"\\mems.mem{index}"], memory(width, depth, rom=rom)
+        shape = f"{width} x {depth} {'ROM' if rom else 'RAM'}"
+        assert counts["bram36"] == model.bram36, (shape, counts, model)
+        if not model.bram36:
+            assert 0.5 * model.lut <= counts["lut"] <= 2 * model.lut, (shape, counts, model)
