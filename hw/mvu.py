@@ -185,8 +185,8 @@ class MatrixVectorUnit(wiring.Component):
         # Stage 0 counts (nf, sf) and addresses the memories; stage 1 has their data (registered
         # once more unless the weights are logic), which a pipelined adder tree sums into the
         # accumulators; the stage after holds finished sums, compared with per-channel
-        # constants read at the accumulating stage's nf into a register of passed thresholds
-        # that the output register counts. The input buffer's read port is
+        # constants (read a stage ahead at the accumulating stage's nf, and registered) into a
+        # register of passed thresholds that the output register counts. The input buffer's read port is
         # transparent to its write port: while nf = 0 the word written from `i` comes straight
         # back out, so fresh and replayed words take the same path (with one output word per
         # vector a register takes its place). Every register and read port moves only on
@@ -274,7 +274,7 @@ class MatrixVectorUnit(wiring.Component):
         levels = self._tree_levels
         stages = self.latency - 3  # from the counters to the accumulating stage
         valid, first, last = (register(v, stages) for v in (step, sf == 0, sf == sf_count - 1))
-        nf_acc = register(nf, stages)
+        nf_read = register(nf, stages - 1)  # one stage early: the constants are registered
         acc = [Signal(Shape.cast(self._raw_range), name=f"acc{p}") for p in range(pe)]
         for p in range(pe):
             added = _sum_tree([term(k, bits[p * simd + k]) for k in range(simd)],
@@ -306,8 +306,8 @@ class MatrixVectorUnit(wiring.Component):
                         for name, values in fields.items()} for p in range(pe)]
                       for n in range(nf_count)])
             channel_read = channel_mem.read_port()
-            m.d.comb += [channel_read.en.eq(advance), channel_read.addr.eq(nf_acc)]
-            lanes = channel_read.data
+            m.d.comb += [channel_read.en.eq(advance), channel_read.addr.eq(nf_read)]
+            lanes = register(channel_read.data)
 
         # The finishing stage compares (or offsets) into a register; the output register sums.
         # acc >= t is the sign of acc - t one bit wider than both, so that it cannot overflow:
