@@ -190,7 +190,9 @@ class MatrixVectorUnit(wiring.Component):
         # transparent to its write port: while nf = 0 the word written from `i` comes straight
         # back out, so fresh and replayed words take the same path (with one output word per
         # vector a register takes its place). Every register and read port moves only on
-        # `advance`, so a blocked output freezes the whole pipeline.
+        # `advance`, so a blocked output freezes the whole pipeline. `advance` fans out to every
+        # one of them, so it comes from a register: a word the output register holds when `o`
+        # is not ready goes into a skid register, and the pipeline stops while that is full.
         m = Module()
         pe, simd, mw = self.pe, self.simd, self.mw
         nf_count, sf_count = self.mh // pe, mw // simd
@@ -199,8 +201,13 @@ class MatrixVectorUnit(wiring.Component):
         step = Signal()
         nf = Signal(range(nf_count))
         sf = Signal(range(sf_count))
+        out_valid, skid_valid = Signal(), Signal()
+        out_payload, skid_payload = (Signal.like(self.o.payload, name=name)
+                                     for name in ("out_payload", "skid_payload"))
         m.d.comb += [
-            advance.eq(~self.o.valid | self.o.ready),
+            advance.eq(~skid_valid),
+            self.o.valid.eq(out_valid | skid_valid),
+            self.o.payload.eq(Mux(skid_valid, skid_payload, out_payload)),
             self.i.ready.eq(advance & (nf == 0)),
             step.eq(advance & ((nf != 0) | self.i.valid)),
         ]
@@ -283,7 +290,11 @@ class MatrixVectorUnit(wiring.Component):
                 m.d.sync += acc[p].eq(Mux(first, 0, acc[p]) + added)
         finished = register(valid & last, 2)
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(finished)
+            m.d.sync += out_valid.eq(finished)
+        with m.If(~skid_valid & out_valid & ~self.o.ready):
+            m.d.sync += [skid_valid.eq(1), skid_payload.eq(out_payload)]
+        with m.Elif(self.o.ready):
+            m.d.sync += skid_valid.eq(0)
 
         # Per-channel constants at the finishing stage: thresholds, or offsets of signed scores.
         if self.thresholds is not None:
@@ -324,5 +335,5 @@ class MatrixVectorUnit(wiring.Component):
         else:
             results = [register(self._scale * a - mw) for a in acc]
         with m.If(advance):
-            m.d.sync += [self.o.payload[p].eq(r) for p, r in enumerate(results)]
+            m.d.sync += [out_payload[p].eq(r) for p, r in enumerate(results)]
         return m
