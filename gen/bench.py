@@ -161,13 +161,17 @@ def _write(path, text):
 
 
 def summary_line(entry, clock_mhz):
+    """One line on a measured fold, naming any tool that failed on it."""
     measured = entry.get("interval_measured")
     luts = entry.get("yosys", entry["estimate"])["lut"]
+    ecp5 = entry.get("ecp5")
     return (f"{entry['fold']}: interval {entry['interval_expected']:,} expected"
             + (f", {measured:,.1f} measured" if measured else "")
             + f"; {entry['frames_per_second']:,.0f} frames/s at {clock_mhz:g} MHz; "
             f"{luts:,} LUTs ({'Yosys' if 'yosys' in entry else 'estimate'}); Verilog in "
-            f"{entry['generator_seconds']:.1f} s")
+            f"{entry['generator_seconds']:.1f} s"
+            + (f"; ECP5-85F {ecp5['fmax_mhz']:.1f} MHz" if ecp5 else "")
+            + "".join(f"; {entry[key]}" for key in ("yosys_error", "ecp5_error") if key in entry))
 
 
 def _cell(value, digits=0):

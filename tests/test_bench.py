@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gen.bench import finn_fold, run_bench
+from gen.bench import finn_fold, run_bench, summary_line
 from gen.fold import fold_for_interval, layer_cycles
 from gen.graph import build_graph
 from gen.networks import random_cnv, random_network
@@ -36,6 +36,16 @@ def test_bench_writes_json_markdown_and_plot(tmp_path):
     markdown = (tmp_path / "bench.md").read_text()
     assert "| slow |" in markdown and "| conv0 |" in markdown
     assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_summary_line_names_the_fmax_and_a_failed_tool():
+    entry = {"fold": "FINN", "interval_expected": 32_768, "frames_per_second": 9_155.3,
+             "estimate": {"lut": 12_235}, "generator_seconds": 9.2}
+    assert summary_line({**entry, "ecp5": {"fmax_mhz": 102.44}}, 300.0) == (
+        "FINN: interval 32,768 expected; 9,155 frames/s at 300 MHz; 12,235 LUTs (estimate); "
+        "Verilog in 9.2 s; ECP5-85F 102.4 MHz")
+    failed = summary_line({**entry, "ecp5_error": "nextpnr-ecp5 of top failed: killed"}, 300.0)
+    assert failed.endswith("Verilog in 9.2 s; nextpnr-ecp5 of top failed: killed")
 
 
 def test_a_layer_alone_takes_its_modelled_cycles():
