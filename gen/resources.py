@@ -60,12 +60,7 @@ def memory(width, depth, *, rom=False):
     if depth <= 2:
         return Resources()
     block_cost, bram36 = _block_ram(width, depth, rom)
-    if rom:
-        lut_cost = int(ROM_LOGIC_COST * width * depth)
-    else:
-        lut_cost = min(LUT_RAM_COST * deep * width / bits + mux
-                       for words, bits in LUT_RAM_CELLS
-                       for deep, _, mux in [_cells(width, depth, words, bits, rom)])
+    lut_cost = int(ROM_LOGIC_COST * width * depth) if rom else _lut_ram_cost(width, depth)
     if block_cost < lut_cost:
         return Resources(bram36=bram36)
     return Resources(lut=width * math.ceil(depth / 64))
@@ -81,6 +76,15 @@ def _block_ram(width, depth, rom):
                 _, cells, mux = _cells(width, depth, words, bits, rom)
                 builds.append((cells * cost + mux, cells * bram36))
     return min(builds)
+
+
+def _lut_ram_cost(width, depth):
+    """memory_libmap's cost of the cheapest LUT-RAM build of a written memory."""
+    costs = []
+    for words, bits in LUT_RAM_CELLS:
+        deep, _, mux = _cells(width, depth, words, bits, rom=False)
+        costs.append(LUT_RAM_COST * deep * width / bits + mux)
+    return min(costs)
 
 
 def _cells(width, depth, words, bits, rom):

@@ -1,11 +1,11 @@
 """The matrix-vector unit: XNOR-popcount (or signed sum), accumulation and thresholds."""
 import numpy as np
-from amaranth import Array, Cat, Module, Mux, Shape, Signal, unsigned
+from amaranth import Cat, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.stream import lanes_signature
+from hw.stream import lanes_signature, table_lookup
 
 
 def _integer_array(name, value, ndim):
@@ -186,10 +186,10 @@ class MatrixVectorUnit(wiring.Component):
         # once more unless the weights are logic), which a pipelined adder tree sums into the
         # accumulators; the stage after holds finished sums, compared with per-channel
         # constants (read a stage ahead at the accumulating stage's nf, and registered) into a
-        # register of passed thresholds that the output register counts. The input buffer's read port is
-        # transparent to its write port: while nf = 0 the word written from `i` comes straight
-        # back out, so fresh and replayed words take the same path (with one output word per
-        # vector a register takes its place). Every register and read port moves only on
+        # register of passed thresholds that the output register counts. The input buffer's read
+        # port is transparent to its write port: while nf = 0 the word written from `i` comes
+        # straight back out, so fresh and replayed words take the same path (with one output
+        # word per vector a register takes its place). Every register and read port moves only on
         # `advance`, so a blocked output freezes the whole pipeline. `advance` fans out to every
         # one of them, so it comes from a register: a word the output register holds when `o`
         # is not ready goes into a skid register, and the pipeline stops while that is full.
@@ -244,14 +244,12 @@ class MatrixVectorUnit(wiring.Component):
                     Memory(shape=unsigned(pe * simd), depth=min(bank_words, words - start),
                            init=init[start:start + bank_words])
                 weight_read = memory.read_port()
-                m.d.comb += [weight_read.en.eq(advance), weight_read.addr.eq(address[:offset_bits])]
+                m.d.comb += [weight_read.en.eq(advance),
+                             weight_read.addr.eq(address[:offset_bits])]
                 banks.append(weight_read.data)
             if self._bank_words:
-                bank = register(address[offset_bits:], 2)
-                registered = [register(data) for data in banks]
-                # One entry per value of `bank`, so that the Verilog case is complete.
-                registered += registered[-1:] * ((1 << len(bank)) - len(registered))
-                bits = Array(registered)[bank]
+                bits = table_lookup([register(data) for data in banks],
+                                    register(address[offset_bits:], 2))
             else:
                 bits = banks[0]
 

@@ -2,7 +2,7 @@
 import math
 import operator
 
-from amaranth import Cat, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth import Array, Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -11,6 +11,13 @@ from amaranth.lib.wiring import In, Out
 def lanes_signature(elem_shape, lanes):
     """A valid/ready stream whose payload is ``lanes`` elements of ``elem_shape`` (lane 0 first)."""
     return stream.Signature(data.ArrayLayout(elem_shape, lanes))
+
+
+def table_lookup(entries, index):
+    """``entries[index]`` through an ``Array`` with an entry for every value of ``index`` (the
+    last one repeated beyond ``entries``), so that the Verilog case is complete."""
+    entries = list(entries)
+    return Array(entries + entries[-1:] * ((1 << len(index)) - len(entries)))[index]
 
 
 def elem_width(elem_shape):

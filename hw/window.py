@@ -1,10 +1,10 @@
 """The sliding-window generator: line buffers that turn a feature map into convolution windows."""
-from amaranth import Array, C, Module, Mux, Shape, Signal, unsigned
+from amaranth import C, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.stream import lanes_signature
+from hw.stream import lanes_signature, table_lookup
 
 
 def positive(name, value):
@@ -139,12 +139,11 @@ class SlidingWindow(wiring.Component):
         rel = Signal(range(k))  # rows from head to this word's row
         slot = Signal(range(2 * rows))
         # The slot's first address from a table, not a multiplier (a MULT18 on the ECP5 cost
-        # half the clock rate); one entry per value of `slot`, reachable or not, so that the
-        # Verilog case is complete.
-        slot_start = Array(C((s % rows) * row_words, range(rows * row_words))
-                           for s in range(1 << len(slot)))
+        # half the clock rate).
+        slot_start = table_lookup((C((s % rows) * row_words, range(rows * row_words))
+                                   for s in range(2 * rows)), slot)
         m.d.comb += [rel.eq(Mux(~_below(oy, pad), ky, row - pad)), slot.eq(head + rel),
-                     read.addr.eq(slot_start[slot] + col - pad * words)]
+                     read.addr.eq(slot_start + col - pad * words)]
         present = row_pad | (rel < count)  # the word is padding or its row is complete
 
         advance = ~self.o.valid | self.o.ready
