@@ -4,8 +4,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.stream import lanes_signature
-from hw.window import check_window, positive
+from hw.stream import check_count, lanes_signature
+from hw.window import store_window_parameters
 
 
 class ParallelWindow(wiring.Component):
@@ -36,12 +36,10 @@ class ParallelWindow(wiring.Component):
 
     def __init__(self, *, height, width, channels, kernel, pad=0, simd, elem_shape=unsigned(1),
                  pad_value=0):
-        self.out_height, self.out_width = check_window(
-            height=height, width=width, channels=channels, kernel=kernel, pad=pad,
-            elem_shape=elem_shape, pad_value=pad_value)
-        self.height, self.width, self.channels, self.kernel, self.pad = \
-            height, width, channels, kernel, pad
-        positive("simd", simd)
+        store_window_parameters(self, height=height, width=width, channels=channels,
+                                kernel=kernel, pad=pad, elem_shape=elem_shape,
+                                pad_value=pad_value)
+        check_count("simd", simd)
         window = kernel * kernel * channels
         if simd % channels or window % simd:
             accepted = [g * channels for g in range(1, kernel * kernel + 1)
@@ -49,7 +47,6 @@ class ParallelWindow(wiring.Component):
             raise ValueError(f"simd must be a multiple of channels={channels} dividing "
                              f"kernel*kernel*channels={window} (one of {accepted}), not {simd}")
         self.simd = simd
-        self.elem_shape, self.pad_value = elem_shape, pad_value
         self.words_per_window = window // simd
         super().__init__({"i": In(lanes_signature(elem_shape, channels)),
                           "o": Out(lanes_signature(elem_shape, simd))})

@@ -4,8 +4,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.stream import lanes_signature
-from hw.window import lanes_dividing, positive
+from hw.stream import check_count, lanes_signature
+from hw.window import lanes_dividing
 
 
 class MaxPool(wiring.Component):
@@ -26,10 +26,10 @@ class MaxPool(wiring.Component):
     """
 
     def __init__(self, *, height, width, channels, kernel, simd, elem_shape=unsigned(1)):
-        self.height = positive("height", height)
-        self.width = positive("width", width)
-        self.channels = positive("channels", channels)
-        self.kernel = positive("kernel", kernel)
+        self.height = check_count("height", height)
+        self.width = check_count("width", width)
+        self.channels = check_count("channels", channels)
+        self.kernel = check_count("kernel", kernel)
         self.simd = lanes_dividing(simd, channels)
         try:
             shape = Shape.cast(elem_shape)

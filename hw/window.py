@@ -4,19 +4,12 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.stream import lanes_signature, table_lookup
-
-
-def positive(name, value):
-    """``value`` if it is a positive ``int``, else a ``ValueError`` naming parameter ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")
-    return value
+from hw.stream import check_count, lanes_signature, table_lookup
 
 
 def lanes_dividing(simd, channels):
     """``simd`` if it is a positive ``int`` dividing ``channels``, else a ``ValueError``."""
-    positive("simd", simd)
+    check_count("simd", simd)
     if channels % simd:
         divisors = [d for d in range(1, channels + 1) if channels % d == 0]
         raise ValueError(f"simd must divide channels={channels} (one of {divisors}), not {simd}")
@@ -26,10 +19,10 @@ def lanes_dividing(simd, channels):
 def check_window(*, height, width, channels, kernel, pad, elem_shape, pad_value):
     """``(out_height, out_width)`` of a stride-1 window over a padded frame, once every
     parameter is checked; else a ``TypeError`` or ``ValueError`` naming the bad one."""
-    positive("height", height)
-    positive("width", width)
-    positive("channels", channels)
-    positive("kernel", kernel)
+    check_count("height", height)
+    check_count("width", width)
+    check_count("channels", channels)
+    check_count("kernel", kernel)
     if isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < kernel:
         raise ValueError(f"pad must be an integer from 0 to kernel-1={kernel - 1}, not {pad!r}")
     try:
@@ -53,6 +46,18 @@ def check_window(*, height, width, channels, kernel, pad, elem_shape, pad_value)
             f"{height}x{width} input; accepted are kernel <= height+2*pad and "
             f"kernel <= width+2*pad")
     return out_height, out_width
+
+
+def store_window_parameters(window, *, height, width, channels, kernel, pad, elem_shape,
+                            pad_value):
+    """Checks a window generator's frame parameters (as ``check_window``) and sets them, and
+    ``out_height``/``out_width``, as attributes of ``window``."""
+    window.out_height, window.out_width = check_window(
+        height=height, width=width, channels=channels, kernel=kernel, pad=pad,
+        elem_shape=elem_shape, pad_value=pad_value)
+    window.height, window.width, window.channels, window.kernel, window.pad = \
+        height, width, channels, kernel, pad
+    window.elem_shape, window.pad_value = elem_shape, pad_value
 
 
 class SlidingWindow(wiring.Component):
@@ -82,13 +87,10 @@ class SlidingWindow(wiring.Component):
 
     def __init__(self, *, height, width, channels, kernel, pad=0, simd, elem_shape=unsigned(1),
                  pad_value=0):
-        self.out_height, self.out_width = check_window(
-            height=height, width=width, channels=channels, kernel=kernel, pad=pad,
-            elem_shape=elem_shape, pad_value=pad_value)
-        self.height, self.width, self.channels, self.kernel, self.pad = \
-            height, width, channels, kernel, pad
+        store_window_parameters(self, height=height, width=width, channels=channels,
+                                kernel=kernel, pad=pad, elem_shape=elem_shape,
+                                pad_value=pad_value)
         self.simd = lanes_dividing(simd, channels)
-        self.elem_shape, self.pad_value = elem_shape, pad_value
         self.buffer_rows = max(kernel + 1, 2 * (kernel - pad))
         signature = lanes_signature(elem_shape, simd)
         super().__init__({"i": In(signature), "o": Out(signature)})
