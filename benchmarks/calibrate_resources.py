@@ -51,9 +51,13 @@ def add_features(rows):
     layers = {layer.name: layer for layer in random_cnv_small().compute_layers}
     for row in rows:
         layer, fold = layers[row["layer"]], LayerFold(**row["fold"])
-        features = (resources.mvu_features(layer, fold) if row["kind"] == "mvu"
-                    else resources.window_features(layer, fold.simd))
-        row["lut_features"], row["ff_features"] = features[:2]
+        if row["kind"] == "mvu":
+            lut, ff, memories = resources.mvu_features(layer, fold)
+            row["counted_ff"] = resources.mvu_counted_ff(layer, fold, memories)
+        else:
+            lut, ff, _ = resources.window_features(layer, fold.simd)
+            row["counted_ff"] = 0
+        row["lut_features"], row["ff_features"] = lut, ff
     return rows
 
 
@@ -70,12 +74,14 @@ def nonnegative_least_squares(a, b):
 
 
 def fit(rows, kind, features_key, count_key, names):
-    """Non-negative least-squares coefficients of ``count_key`` over ``names``."""
+    """Non-negative least-squares coefficients of ``count_key`` over ``names``, less the
+    flip-flops the model counts rather than fits."""
     chosen = [r for r in rows if r["kind"] == kind]
     a = np.array([[r[features_key][n] for n in names] for r in chosen], dtype=float)
-    b = np.array([r["yosys"][count_key] for r in chosen], dtype=float)
+    counted = np.array([r["counted_ff"] if count_key == "ff" else 0 for r in chosen])
+    b = np.array([r["yosys"][count_key] for r in chosen], dtype=float) - counted
     coefficients = nonnegative_least_squares(a, b)
-    for row, predicted in zip(chosen, a @ coefficients):
+    for row, predicted in zip(chosen, a @ coefficients + counted):
         row.setdefault("model", {})[count_key] = round(float(predicted))
     return {name: round(float(c), 3) for name, c in zip(names, coefficients)}
 

@@ -14,12 +14,13 @@ from amaranth import Shape
 from hw.mvu import weight_bank_words
 
 # Coefficients fitted by `python -m benchmarks.calibrate_resources` (Yosys 0.70, classic ABC) to
-# the 28 units and windows of random-cnv-small at three folds: median LUT error 9%, largest 48%
-# (docs/performance.md). No ternary unit was sampled: a ternary lane is taken as two binary ones
-# (two popcounts).
-MVU_LUT = {"lanes_binary": 1.679, "lanes_ternary": 3.358, "lanes_int8": 9.711,
-           "memory_luts": 1.072, "compare_bits": 1.718, "const": 97.876}
-MVU_FF = {"lanes": 0.858, "acc_bits": 6.043, "input_bits": 5.221, "const": 26.448}
+# the 28 units and windows of random-cnv-small at three folds: median LUT error 9%, largest 40%;
+# units' flip-flops median 6% (docs/performance.md). The weight banks' registers and multiplexers
+# and the skid register are counted, not fitted. No ternary unit was sampled: a ternary lane is
+# taken as two binary ones (two popcounts).
+MVU_LUT = {"lanes_binary": 1.684, "lanes_ternary": 3.368, "lanes_int8": 9.739,
+           "memory_luts": 1.079, "compare_bits": 1.738, "const": 90.911}
+MVU_FF = {"lanes": 0.861, "acc_bits": 6.08, "input_bits": 5.263, "const": 8.56}
 WINDOW_LUT = {"lane_bits": 0.0, "register_bits": 0.719, "const": 103.958}
 WINDOW_FF = {"register_bits": 1.634, "lane_bits": 0.0, "const": 60.825}
 # What Yosys' memory_libmap pays for each way to build a memory (Yosys 0.70 with the libraries
@@ -97,10 +98,15 @@ def _cells(width, depth, words, bits, rom):
 
 def weight_memories(width, depth):
     """A unit's weight ROM, ``depth`` words of ``width`` bits, in the banks ``hw.mvu`` splits
-    it into."""
+    it into, with the register after each bank and the multiplexer that picks one (a tree of
+    4:1 multiplexers, one LUT6 each, per bit)."""
     bank = weight_bank_words(width, depth) or depth
-    return sum((memory(width, min(bank, depth - start), rom=True)
-                for start in range(0, depth, bank)), Resources())
+    banks = sum((memory(width, min(bank, depth - start), rom=True)
+                 for start in range(0, depth, bank)), Resources())
+    count = math.ceil(depth / bank)
+    if count == 1:
+        return banks
+    return banks + Resources(lut=width * math.ceil((count - 1) / 3), ff=width * count)
 
 
 def element_bits(bits):
@@ -139,10 +145,18 @@ def _linear(coefficients, features):
     return sum(coefficients[name] * value for name, value in features.items())
 
 
+def mvu_counted_ff(layer, fold, memories):
+    """Flip-flops of ``layer``'s unit that are counted, not fitted (``hw.mvu``): the weight
+    banks' registers (in ``memories``) and the skid register holding one output word."""
+    return memories.ff + fold.pe * (layer.out_bits or accumulator_bits(layer))
+
+
 def mvu_resources(layer, fold):
     """The matrix-vector unit of ``layer`` under ``fold``."""
     lut, ff, memories = mvu_features(layer, fold)
-    return Resources(_linear(MVU_LUT, lut), _linear(MVU_FF, ff), memories.bram36)
+    return Resources(_linear(MVU_LUT, lut),
+                     _linear(MVU_FF, ff) + mvu_counted_ff(layer, fold, memories),
+                     memories.bram36)
 
 
 def window_features(layer, simd):
