@@ -11,7 +11,7 @@ from gen import golden
 from gen.ir import ComputeLayer, InputSpec, LabelLayer, Network, PoolLayer
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "networks"
-DEFAULT_NETWORK = SHIPPED_DIR / "cnv-small-cifar10.json"
+DEFAULT_NETWORK = SHIPPED_DIR / "cnv-cifar10.json"
 
 
 def cifar_input_table():

@@ -47,7 +47,8 @@ def test_a_failing_build_leaves_no_output_directory(tmp_path):
     out = tmp_path / "out"
     run = gen("build", "--fold", str(fold), "--out", str(out))
     assert run.returncode == 2
-    assert run.stderr.strip().count("\n") == 0 and "PE must divide MH=16, not 5" in run.stderr
+    mh = load_network(DEFAULT_NETWORK).compute_layers[0].mh
+    assert run.stderr.strip().count("\n") == 0 and f"PE must divide MH={mh}, not 5" in run.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == [fold]
 
 
