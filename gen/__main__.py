@@ -47,6 +47,20 @@ def add_model_options(parser):
                          help="choose the fastest fold whose estimated LUTs stay within N")
 
 
+def fold_from_args(net, args):
+    """The fold that ``--fold``, ``--fps`` (at ``--clock``) or ``--luts`` asks for, else the
+    balanced default."""
+    from gen.build import resolve_fold
+
+    return resolve_fold(net, args.fold, fps=args.fps, luts=args.luts, clock_mhz=args.clock)
+
+
+def add_clock_option(parser):
+    parser.add_argument("--clock", type=positive_float, metavar="MHZ",
+                        default=TARGETS["ultrascale"].default_clock_mhz,
+                        help="clock for --fps and frames/s (default %(default)s)")
+
+
 def command_build(args):
     from boards import BuildError, describe_targets
     from gen.build import build
@@ -85,14 +99,12 @@ def command_build(args):
 
 
 def command_report(args):
-    from gen.build import resolve_fold
     from gen.graph import build_graph
     from gen.report import build_report, format_report
 
     net, path, is_default = load_model(args.model)
     print(describe_model(net, path, is_default))
-    graph = build_graph(net, resolve_fold(net, args.fold, fps=args.fps, luts=args.luts,
-                                          clock_mhz=args.clock))
+    graph = build_graph(net, fold_from_args(net, args))
     print(format_report(build_report(graph, clock_mhz=args.clock)))
     return 0
 
@@ -115,11 +127,10 @@ def sim_images(net, args):
 
 
 def command_sim(args):
-    from gen.build import resolve_fold
     from sim.network import simulate_network
 
     net, path, is_default = load_model(args.model)
-    fold = resolve_fold(net, args.fold)
+    fold = fold_from_args(net, args)
     images, labels, what = sim_images(net, args)
     print(f"simulating {describe_model(net, path, is_default)} in Verilator on {len(images)} "
           f"{what} (stall probability {args.stall})")
@@ -216,6 +227,7 @@ def make_parser():
                      help="take test images from this dataset instead of random ones")
     sim.add_argument("--data", metavar="PATH", help="dataset file or directory (default: "
                      "$XNORFLOW_CIFAR10 / $XNORFLOW_MNIST, else the shared copy)")
+    add_clock_option(sim)
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--stall", type=probability, default=0.0, metavar="P",
                      help="probability of a valid/ready gap on the input and outputs each cycle")
@@ -225,8 +237,7 @@ def make_parser():
                                  description="Print the fold, per-layer cycles and the interval "
                                              "without generating Verilog.")
     add_model_options(report)
-    report.add_argument("--clock", type=float, default=TARGETS["ultrascale"].default_clock_mhz,
-                        metavar="MHZ")
+    add_clock_option(report)
     report.set_defaults(run=command_report)
 
     bench = commands.add_parser(

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from gen.fold import load_fold
+from gen.__main__ import fold_from_args, make_parser
+from gen.fold import default_fold, fold_for_interval, fold_for_luts, load_fold, target_interval
 from gen.ir import load_network
 from gen.networks import DEFAULT_NETWORK
 from sim.runner import lint
@@ -56,3 +57,13 @@ def test_unknown_model_suffix_is_refused(tmp_path):
     run = gen("build", "--model", str(tmp_path / "net.pb"))
     assert run.returncode == 2 and "accepted: an xnorflow network header" in run.stderr
     assert "or a QONNX model (.onnx)" in run.stderr
+
+
+@pytest.mark.parametrize("command", ["sim", "report"])
+def test_fps_and_luts_choose_the_fold_of_sim_and_report(command):
+    net = load_network(DEFAULT_NETWORK)
+    args = make_parser().parse_args([command, "--fps", "30000", "--clock", "300"])
+    assert fold_from_args(net, args) == fold_for_interval(net, target_interval(30_000, 300))
+    args = make_parser().parse_args([command, "--luts", "20000"])
+    assert fold_from_args(net, args) == fold_for_luts(net, 20_000)
+    assert fold_from_args(net, make_parser().parse_args([command])) == default_fold(net)
