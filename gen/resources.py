@@ -145,10 +145,15 @@ def _linear(coefficients, features):
     return sum(coefficients[name] * value for name, value in features.items())
 
 
+def output_word_bits(layer, fold):
+    """Bits of one output word of ``layer``'s unit: ``pe`` output elements."""
+    return fold.pe * (layer.out_bits or accumulator_bits(layer))
+
+
 def mvu_counted_ff(layer, fold, memories):
     """Flip-flops of ``layer``'s unit that are counted, not fitted (``hw.mvu``): the weight
     banks' registers (in ``memories``) and the skid register holding one output word."""
-    return memories.ff + fold.pe * (layer.out_bits or accumulator_bits(layer))
+    return memories.ff + output_word_bits(layer, fold)
 
 
 def mvu_resources(layer, fold):
@@ -181,7 +186,7 @@ def window_resources(layer, simd):
 
 def fifo_resources(layer, fold):
     """The FIFO after ``layer``: ``fifo_depth`` words of ``pe`` output elements."""
-    bits = fold.pe * (layer.out_bits or accumulator_bits(layer))
+    bits = output_word_bits(layer, fold)
     return memory(bits, fold.fifo_depth) + Resources(lut=20, ff=2 * bits + 20)
 
 
