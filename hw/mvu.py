@@ -1,6 +1,6 @@
 """The matrix-vector unit: XNOR-popcount (or signed sum), accumulation and thresholds."""
 import numpy as np
-from amaranth import Cat, Module, Mux, Shape, Signal, unsigned
+from amaranth import Cat, Const, Module, Mux, Shape, Signal, Value, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -271,10 +271,22 @@ class MatrixVectorUnit(wiring.Component):
         if not self._baked:
             x, bits = register(x, self._read_registers - 1), register(bits)
 
-        def term(k, b):
+        def terms(p):
+            """The ``simd`` terms lane ``p`` sums this step. Binary ones are the bits of one wide
+            XNOR of ``x`` with the weights (an XOR with their complement where the weights are
+            constants), not a multiplexer per term: a smaller netlist, generated faster."""
+            weights = bits[p * simd:(p + 1) * simd]
+            if self.binary:
+                flat = Value.cast(x)
+                word = Signal(simd, name=f"xnor{p}")  # a signal: each bit then costs a slice
+                m.d.comb += word.eq(
+                    flat ^ Const(sum((1 - b) << k for k, b in enumerate(weights)), simd)
+                    if self._baked else ~(flat ^ weights))
+                return list(word)
             if self.ternary:  # bit 0 set: zero; else bit 1 is the sign
-                return Cat(x[k][0], ~x[k][0] & Mux(b, x[k][1], ~x[k][1]))
-            return Mux(b, x[k], ~x[k])
+                return [Cat(x[k][0], ~x[k][0] & Mux(b, x[k][1], ~x[k][1]))
+                        for k, b in enumerate(weights)]
+            return [Mux(b, x[k], ~x[k]) for k, b in enumerate(weights)]
 
         levels = self._tree_levels
         stages = self.latency - 3  # from the counters to the accumulating stage
@@ -282,8 +294,7 @@ class MatrixVectorUnit(wiring.Component):
         nf_read = register(nf, stages - 1)  # one stage early: the constants are registered
         acc = [Signal(Shape.cast(self._raw_range), name=f"acc{p}") for p in range(pe)]
         for p in range(pe):
-            added = _sum_tree([term(k, bits[p * simd + k]) for k in range(simd)],
-                              register, levels)
+            added = _sum_tree(terms(p), register, levels)
             with m.If(advance & valid):
                 m.d.sync += acc[p].eq(Mux(first, 0, acc[p]) + added)
         finished = register(valid & last, 2)

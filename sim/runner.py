@@ -20,10 +20,12 @@ DEFAULT_BUILD_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache
 PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
 
 # Testbenches drive and watch top-level ports only, so only the top module's signals are public
-# (a ports.vlt; cocotb's --public-flat-rw on every signal makes a third more C++). The C++ is compiled without optimisation (the last
-# -O wins over verilated.mk's -Os): seven times faster to compile, which dominates our runs.
+# (a ports.vlt; cocotb's --public-flat-rw on every signal makes a third more C++). The C++ is
+# compiled without optimisation (the last -O wins over verilated.mk's -Os): seven times faster to
+# compile, which dominates our runs. Verilator's code motion in V3MergeCond is quadratic in a
+# module's statements: a 64 x 576 unrolled unit spent over 10 minutes there, 57 s in all without.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "-O2", "--x-assign", "fast", "--x-initial", "fast",
-                  "--no-public-flat-rw", "-CFLAGS", "-O0"]
+                  "-fno-merge-cond-motion", "--no-public-flat-rw", "-CFLAGS", "-O0"]
 
 
 def setup_verilator_env():
