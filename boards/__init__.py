@@ -5,12 +5,23 @@ AXI4-Stream top; ``ecp5``: a bitstream from Yosys/nextpnr through a UART top). E
 its boards, the first being the default; each board lists the parts it is sold with, the first
 being the default ``--part``.
 """
+import subprocess
 from dataclasses import dataclass
 
 
 class BuildError(ValueError):
     """A build that cannot go on: unknown board or part, a design that does not fit, a tool that
     failed. The message is one line; the command line exits with code 2 on it."""
+
+
+def run_tool(command, *, cwd, what, timeout, env=None):
+    """``subprocess.run`` of a synthesis or place-and-route tool with its output captured as
+    text; a run longer than ``timeout`` seconds is a ``BuildError`` naming ``what``."""
+    try:
+        return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"{what} did not finish within {timeout:,} s") from None
 
 
 @dataclass(frozen=True)

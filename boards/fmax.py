@@ -8,14 +8,13 @@ the LUT mapping step runs the classic ``abc`` instead; a log that still reports 
 an error.
 """
 import json
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from amaranth.back import verilog
 
-from boards import BuildError
+from boards import BuildError, run_tool
 from boards.ecp5 import parse_utilisation, tool_environment
 
 # synth_ecp5 with its ABC9 step (techmap latches; abc9; clean) replaced by classic ABC.
@@ -71,8 +70,7 @@ def critical_path(report):
 
 
 def _run(command, directory, env, timeout, what):
-    run = subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True,
-                         timeout=timeout)
+    run = run_tool(command, cwd=directory, env=env, what=what, timeout=timeout)
     if run.returncode:
         errors = [line for line in (run.stdout + run.stderr).splitlines()
                   if line.startswith("ERROR")]

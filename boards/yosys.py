@@ -9,12 +9,11 @@ and its ``stat -json`` is what we parse.
 import json
 import os
 import shutil
-import subprocess
 import sys
 from importlib.resources import files
 from pathlib import Path
 
-from boards import BuildError
+from boards import BuildError, run_tool
 
 # LUTs each LUT-RAM/SRL primitive occupies (UltraScale+ CLB: 8 LUTs of 64 bits per SLICEM).
 LUTRAM_LUTS = {"RAM16X1D": 2, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM256X1S": 4,
@@ -116,8 +115,8 @@ def estimate_xcup(verilog_path, top, *, per_module=False, timeout=3600):
               "xilinx_dffopt; opt_lut_ins -tech xilinx; "
               f"synth_xilinx -family xcup -top {top} -noiopad -run finalize:check; "
               f"tee -q -o {stat} stat -json")
-    run = subprocess.run([yosys_command(), "-q", "-l", log, "-p", script],
-                         cwd=verilog_path.parent, capture_output=True, text=True, timeout=timeout)
+    run = run_tool([yosys_command(), "-q", "-l", log, "-p", script], cwd=verilog_path.parent,
+                   what=f"yosys synth_xilinx of {verilog_path.name}", timeout=timeout)
     stat_path = verilog_path.parent / stat
     if run.returncode or not stat_path.exists():
         tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]

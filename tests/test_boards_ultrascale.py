@@ -142,6 +142,15 @@ def test_estimate_maps_a_512_deep_one_bit_input_buffer_to_lut_ram(tmp_path):
     assert 100 < estimate["lut"] < 1_000
 
 
+def test_a_tool_past_its_time_limit_is_a_one_line_build_error(tmp_path):
+    (tmp_path / "mvu.v").write_text(verilog.convert(MatrixVectorUnit(
+        weights=np.ones((4, 8), int), thresholds=np.zeros((4, 1), int), pe=1, simd=1),
+        name="mvu"))
+    with pytest.raises(BuildError, match=r"^yosys synth_xilinx of mvu.v did not finish within "
+                                         r"0.01 s$"):
+        estimate_xcup(tmp_path / "mvu.v", "mvu", timeout=0.01)
+
+
 def test_list_targets_names_every_board_and_part():
     run = gen("build", "--list-targets")
     assert run.returncode == 0, run.stderr
