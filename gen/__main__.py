@@ -154,7 +154,7 @@ def command_sim(args):
 
 
 def command_bench(args):
-    from gen.bench import DEFAULT_FPS, bench_folds, run_bench
+    from gen.bench import DEFAULT_FPS, SYNTH_TIMEOUT, bench_folds, run_bench
     from gen.networks import random_cnv
 
     net = random_cnv()
@@ -168,7 +168,7 @@ def command_bench(args):
         folds = [(label, fold) for label, fold in folds if label in args.only]
     report = run_bench(net, folds, args.out, clock_mhz=args.clock, synth=not args.no_synth,
                        sim=not args.no_sim, layer_sims=args.layer_sims, fmax=args.fmax,
-                       images=args.images)
+                       images=args.images, synth_timeout=args.synth_timeout or SYNTH_TIMEOUT)
     print(f"wrote {args.out}/bench.json, bench.md, bench.png ({len(report['folds'])} folds)")
     return 0
 
@@ -257,6 +257,8 @@ def make_parser():
                        help="random images through the Verilator simulation of each fold")
     bench.add_argument("--no-synth", action="store_true", help="skip the Yosys syntheses")
     bench.add_argument("--no-sim", action="store_true", help="skip the Verilator simulations")
+    bench.add_argument("--synth-timeout", type=positive_int, metavar="S",
+                       help="seconds Yosys may take per fold (default: an hour)")
     bench.add_argument("--layer-sims", action="store_true",
                        help="also simulate each layer alone to measure its cycles")
     bench.add_argument("--fmax", action="store_true",

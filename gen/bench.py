@@ -26,6 +26,7 @@ FINN_CNV_FOLD = ((16, 3), (32, 32), (16, 32), (16, 32), (4, 32), (1, 32), (1, 4)
 XCZU7EV_LUTS = 230_400
 ECP5_85F_LUT4 = 83_640
 DEFAULT_FPS = (10_000, 30_000, 100_000)
+SYNTH_TIMEOUT = 3600  # seconds of Yosys per fold
 
 
 def finn_fold(net):
@@ -44,14 +45,14 @@ def bench_folds(net, *, clock_mhz, fps_targets=DEFAULT_FPS, lut_budget=XCZU7EV_L
     return folds
 
 
-def _synthesize(graph, text, directory):
+def _synthesize(graph, text, directory, timeout):
     """Yosys' per-layer counts (LUT, FF, BRAM36) and the sum over all modules, from one
-    hierarchical run."""
+    hierarchical run of at most ``timeout`` seconds."""
     from boards.yosys import estimate_xcup
 
     path = Path(directory) / "top.v"
     path.write_text(text)
-    estimate = estimate_xcup(path, "xnorflow_top", per_module=True)
+    estimate = estimate_xcup(path, "xnorflow_top", per_module=True, timeout=timeout)
     stage_layer = {stage.name: stage.layer for stage in graph.stages}
     per_layer = {}
     for module, counts in estimate["modules"].items():
@@ -67,7 +68,7 @@ def _synthesize(graph, text, directory):
 
 
 def measure_fold(net, fold, *, clock_mhz, synth=True, sim=True, layer_sims=False, fmax=False,
-                 images=6, seed=0):
+                 images=6, seed=0, synth_timeout=SYNTH_TIMEOUT):
     """Everything ``gen bench`` reports for ``net`` under ``fold``, as a JSON-ready dict."""
     from gen.build import elaborate
 
@@ -87,7 +88,7 @@ def measure_fold(net, fold, *, clock_mhz, synth=True, sim=True, layer_sims=False
         with tempfile.TemporaryDirectory(prefix="xnorflow-bench-") as directory:
             started = time.perf_counter()
             try:
-                per_layer, total = _synthesize(graph, text, directory)
+                per_layer, total = _synthesize(graph, text, directory, synth_timeout)
             except BuildError as error:  # reported in the table; the other figures still count
                 result["yosys_error"] = str(error)
             else:
@@ -134,13 +135,14 @@ def _simulate(net, fold, images, seed):
 
 
 def run_bench(net, folds, out_dir, *, clock_mhz=300.0, synth=True, sim=True, layer_sims=False,
-              fmax=False, images=6, log=print):
+              fmax=False, images=6, synth_timeout=SYNTH_TIMEOUT, log=print):
     """Measure each ``(label, fold)`` of ``folds``; writes bench.json/.md/.png into ``out_dir``."""
     results = []
     for label, fold in folds:
         log(f"{label}: measuring")
         entry = measure_fold(net, fold, clock_mhz=clock_mhz, synth=synth, sim=sim,
-                             layer_sims=layer_sims, fmax=fmax, images=images)
+                             layer_sims=layer_sims, fmax=fmax, images=images,
+                             synth_timeout=synth_timeout)
         results.append({"fold": label, **entry})
         log(summary_line(results[-1], clock_mhz))
         if "yosys_error" in entry:

@@ -38,6 +38,15 @@ def test_bench_writes_json_markdown_and_plot(tmp_path):
     assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_synthesis_past_its_time_limit_is_reported_and_the_bench_goes_on(tmp_path):
+    net = small_net()
+    report = run_bench(net, [("slow", fold_for_interval(net, 400))], tmp_path, sim=False,
+                       synth_timeout=0.01, log=lambda _: None)
+    entry = report["folds"][0]
+    assert entry["yosys_error"] == "yosys synth_xilinx of top.v did not finish within 0.01 s"
+    assert "yosys" not in entry and entry["estimate"]["lut"] > 0
+
+
 def test_summary_line_names_the_fmax_and_a_failed_tool():
     entry = {"fold": "FINN", "interval_expected": 32_768, "frames_per_second": 9_155.3,
              "estimate": {"lut": 12_235}, "generator_seconds": 9.2}
