@@ -5,7 +5,8 @@
 ``--method`` picks the training method (``model.methods``: ste, xnor, ubq, dualpath; see
 docs/methods.md). Adam with a per-step cosine learning-rate schedule (linear warm-up over the
 first 5% of the first epoch's steps), cross-entropy, latent weights clamped to [-1, 1] after each step (binary models),
-random crop (4 pixels of zero padding) + horizontal flip for CIFAR-10. Every epoch appends one JSON
+random crop (4 pixels of zero padding) + horizontal flip for CIFAR-10. ``--bf16`` (bfloat16
+autocast) and ``--compile`` (torch.compile) speed up the training forward pass only. Every epoch appends one JSON
 line to ``OUT/log.jsonl`` and rewrites ``OUT/checkpoint.pt`` (tensors and plain values only: it
 loads with ``torch.load(..., weights_only=True)``); ``--resume`` continues from it. At the end a
 binary model is exported to ``OUT/<arch>.json``/``.npz`` with the golden-vs-PyTorch check on the
@@ -57,6 +58,11 @@ def parse_args(argv=None):
                         help="test (and check the export) on a fixed random subset of N test images")
     parser.add_argument("--no-augment", action="store_true", help="no random crop/flip (CIFAR-10)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="training forward pass under bfloat16 autocast (fast on CPUs with AMX and on "
+                             "recent GPUs); evaluation, checkpoints and export stay float32")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the training forward pass (about 2 min to compile)")
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size", "limit_train", "limit_test", "threads"):
         value = getattr(args, name)
@@ -68,6 +74,9 @@ def parse_args(argv=None):
         parser.error(f"--device must be cpu or cuda, not {args.device!r}")
     if args.precision == "fp32" and args.method != "ste":
         parser.error(f"--method {args.method} trains a binary model, not --precision fp32")
+    if args.compile and args.method == "ubq":
+        parser.error("--compile: method ubq changes the model at every step (annealing, freezing), "
+                     "which recompiles it; train ubq without --compile")
     if args.lr is None:
         args.lr = DEFAULT_LR[args.precision]
     return args
@@ -176,7 +185,8 @@ def train(args):
     config = {"arch": args.arch, "dataset": args.dataset, "precision": args.precision,
               "method": args.method,
               "classes": classes, "seed": args.seed, "batch_size": args.batch_size,
-              "lr": args.lr, "limit_train": args.limit_train, "augment": not args.no_augment}
+              "lr": args.lr, "limit_train": args.limit_train, "augment": not args.no_augment,
+              "bf16": args.bf16, "compile": args.compile}
     start_epoch, history = 0, []
     ckpt_path = out / CHECKPOINT
     if args.resume:
@@ -214,6 +224,7 @@ def train(args):
     warmup = max(1, int(0.05 * steps)) if args.epochs else 1
     augment = args.dataset == "cifar10" and not args.no_augment
     loss_fn = torch.nn.CrossEntropyLoss()
+    forward = torch.compile(model) if args.compile else model
 
     for epoch in range(start_epoch, args.epochs):
         tick = time.time()
@@ -233,8 +244,9 @@ def train(args):
                 xb = random_crop_flip(xb, generator)
             xb = xb.float().div_(255.0)
             yb = y_all[index]
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+                logits = forward(xb)
+            loss = loss_fn(logits.float(), yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

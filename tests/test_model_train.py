@@ -95,6 +95,20 @@ def test_mnist_split_and_fp32(tmp_path):
     assert "held-out test" in summary["split"]
 
 
+def test_bf16_compiled_training_exports_exactly(tmp_path):
+    """The fast training path (bfloat16 autocast, torch.compile) trains the same float32 model:
+    checkpoint and export stay float32 and the export check agrees on every test image."""
+    data = _cifar_batches(tmp_path / "cifar")
+    out = tmp_path / "fast"
+    assert train.main(["--arch", "tiny-cnv", "--dataset", "cifar10", "--data", str(data), "--out", str(out),
+                       "--epochs", "1", "--batch-size", "50", "--bf16", "--compile"]) == 0
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["config"]["bf16"] and state["config"]["compile"]
+    assert all(v.dtype != torch.bfloat16 for v in state["model"].values())
+    check = json.loads((out / "summary.json").read_text())["export"]["check"]
+    assert check["agree"] == check["images"] == 40
+
+
 def test_augmentation_crops_and_flips():
     gen = torch.Generator().manual_seed(0)
     batch = torch.arange(2 * 3 * 8 * 8, dtype=torch.int64).reshape(2, 3, 8, 8).to(torch.uint8)
@@ -128,6 +142,7 @@ def test_lr_schedule():
 @pytest.mark.parametrize("args,message", [
     (["--arch", "resnet", "--dataset", "cifar10"], "invalid choice: 'resnet'"),
     (["--arch", "cnv", "--dataset", "cifar10", "--data", "/nonexistent/cifar"], "no such file or directory"),
+    (["--arch", "cnv", "--dataset", "cifar10", "--method", "ubq", "--compile"], "train ubq without --compile"),
 ])
 def test_cli_errors_are_one_line(tmp_path, args, message):
     result = subprocess.run([sys.executable, "-m", "model.train", *args, "--epochs", "1",
