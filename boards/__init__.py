@@ -95,6 +95,9 @@ TARGETS = {
         boards=(
             Board("zcu104", ("xczu7ev-ffvc1156-2-e",), 200.0, "AMD ZCU104 evaluation board",
                   board_part="xilinx.com:zcu104:part0:*"),
+            Board("zcu102", ("xczu9eg-ffvb1156-2-e",), 200.0,
+                  "AMD ZCU102 evaluation board (912 block RAMs: room for B-VGG16's weights)",
+                  board_part="xilinx.com:zcu102:part0:*"),
             Board("kv260", ("xck26-sfvc784-2LV-c",), 200.0, "AMD Kria KV260 vision AI starter kit",
                   board_part="xilinx.com:kv260_som:part0:*"),
             Board("ultra96", ("xczu3eg-sbva484-1-i",), 150.0, "Avnet Ultra96-V2",

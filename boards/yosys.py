@@ -25,6 +25,8 @@ FLIP_FLOPS = ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")
 PART_CAPACITY = {
     "xczu7ev-ffvc1156-2-e": {"lut": 230_400, "ff": 460_800, "bram36": 312, "uram": 96,
                              "dsp": 1_728},
+    "xczu9eg-ffvb1156-2-e": {"lut": 274_080, "ff": 548_160, "bram36": 912, "uram": 0,
+                             "dsp": 2_520},
     "xck26-sfvc784-2LV-c": {"lut": 117_120, "ff": 234_240, "bram36": 144, "uram": 64,
                             "dsp": 1_248},
     "xczu3eg-sbva484-1-i": {"lut": 70_560, "ff": 141_120, "bram36": 216, "uram": 0,
@@ -120,7 +122,7 @@ def estimate_xcup(verilog_path, top, *, per_module=False, timeout=3600):
     stat_path = verilog_path.parent / stat
     if run.returncode or not stat_path.exists():
         tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise BuildError(f"yosys synth_xilinx of {verilog_path.name} failed: {tail[0]}")
+        raise BuildError(synthesis_failure(verilog_path.name, tail[0]))
     data = json.loads(stat_path.read_text())
     design = data.get("design") or next(iter(data["modules"].values()))
     cells = design["num_cells_by_type"]
@@ -131,6 +133,15 @@ def estimate_xcup(verilog_path, top, *, per_module=False, timeout=3600):
         estimate["modules"] = {name: summarize_xcup(module["num_cells_by_type"])
                                for name, module in data["modules"].items()}
     return estimate
+
+
+def synthesis_failure(name, last_line):
+    """The one-line message for a Yosys run on ``name`` that ended with ``last_line``."""
+    message = f"yosys synth_xilinx of {name} failed: {last_line}"
+    if "Wasm exception" in last_line:
+        message += (" (YoWASP's Yosys ran out of its 4 GiB of WebAssembly memory: build with "
+                    "--no-estimate, or set $YOSYS to a native Yosys)")
+    return message
 
 
 def check_fit(estimate, part):

@@ -12,7 +12,8 @@ from amaranth.back import verilog
 
 from boards import BuildError, TARGETS
 from boards.vivado import PYTHON_TCL, dry_run, tcl_command
-from boards.yosys import check_fit, estimate_xcup, summarize_xcup
+from boards.yosys import (PART_CAPACITY, check_fit, estimate_xcup, summarize_xcup,
+                          synthesis_failure)
 from gen.build import build
 from gen.ir import load_network
 from hw.mvu import MatrixVectorUnit
@@ -131,6 +132,20 @@ def test_estimate_summary_and_fit_check():
         check_fit(big, "xczu3eg-sbva484-1-i")
 
 
+def test_every_ultrascale_board_part_has_capacity_figures_for_the_fit_check():
+    for board in TARGETS["ultrascale"].boards:
+        for part in board.parts:
+            assert part in PART_CAPACITY, f"{board.name}: {part}"
+
+
+def test_a_yosys_out_of_webassembly_memory_says_how_to_build_anyway():
+    assert synthesis_failure("top.v", "ERROR: no module") == (
+        "yosys synth_xilinx of top.v failed: ERROR: no module")
+    message = synthesis_failure("xnorflow_axis.v", "thrown Wasm exception")
+    assert message.startswith("yosys synth_xilinx of xnorflow_axis.v failed: thrown Wasm exception")
+    assert "--no-estimate" in message and "$YOSYS" in message and "\n" not in message
+
+
 def test_estimate_maps_a_512_deep_one_bit_input_buffer_to_lut_ram(tmp_path):
     # 512 words of 1 bit with one address for reading and writing: Yosys's own UltraScale+
     # library offers this RAM under an option its mapping file rejects (boards.yosys).
@@ -166,7 +181,7 @@ def test_unknown_board_or_part_stops_in_one_line_without_output(tmp_path):
     out = tmp_path / "out"
     run = gen("build", "--board", "zedboard", "--out", str(out), "--no-estimate")
     assert run.returncode == 2 and run.stderr.count("\n") == 1
-    assert "target 'ultrascale' has no board 'zedboard'; accepted: zcu104, kv260, ultra96" in run.stderr
+    assert "target 'ultrascale' has no board 'zedboard'; accepted: zcu104, zcu102, kv260, ultra96" in run.stderr
     run = gen("build", "--target", "ecp5", "--part", "LFE5U-85F", "--out", str(out))
     assert run.returncode == 2 and "board 'ulx3s' has no part 'LFE5U-85F'; accepted: " \
                                    "LFE5U-85F-6BG381C" in run.stderr
