@@ -16,6 +16,7 @@ from boards.yosys import (PART_CAPACITY, check_fit, estimate_xcup, summarize_xcu
                           synthesis_failure)
 from gen.build import build
 from gen.ir import load_network
+from gen.networks import random_network
 from hw.mvu import MatrixVectorUnit
 from sim.runner import lint
 from tests.handmade import write_tiny_network
@@ -144,6 +145,18 @@ def test_a_yosys_out_of_webassembly_memory_says_how_to_build_anyway():
     message = synthesis_failure("xnorflow_axis.v", "thrown Wasm exception")
     assert message.startswith("yosys synth_xilinx of xnorflow_axis.v failed: thrown Wasm exception")
     assert "--no-estimate" in message and "$YOSYS" in message and "\n" not in message
+
+
+def test_weights_far_past_the_parts_block_rams_stop_before_any_verilog(tmp_path):
+    # 18.9 M weight bits: the resource model puts them at 550.5 BRAM36, the xczu7ev has 312.
+    net = random_network("wide-mlp", (16, 16, 2), [("dense", 4096), ("dense", 4096),
+                                                   ("dense", 10)], calibration_images=4)
+    with pytest.raises(BuildError, match=r"^the design does not fit xczu7ev-ffvc1156-2-e: the "
+                                         r"resource model puts it at 550.5 36 Kb block RAMs, the "
+                                         r"part has 312; accepted: a part with more, --board "
+                                         r"zcu102 \(912\)$"):
+        build(net, tmp_path / "out", target="ultrascale", estimate=False)
+    assert not (tmp_path / "out").exists()
 
 
 def test_estimate_maps_a_512_deep_one_bit_input_buffer_to_lut_ram(tmp_path):
