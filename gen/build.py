@@ -34,12 +34,12 @@ AXIS_NAME = "xnorflow_axis"
 # Yosys writes Amaranth's netlist without padding operands to a common width and keeps the
 # zero-width wires of depth-1 buffers; Verilator's lint flags both although the semantics are
 # exact. These three categories are waived for the whole file; every other warning stays fatal.
+LINT_WAIVERS = "".join(f"/* verilator lint_off {name} */\n"
+                       for name in ("WIDTHEXPAND", "WIDTHTRUNC", "ASCRANGE"))
 # The resource model's block RAMs were within 1% of Yosys's on CNV-W1A1 at FINN's fold (51.0 vs
 # 50.5), and Yosys cannot synthesize a B-VGG16 in WebAssembly's 4 GiB: a design the model puts
 # more than 5% past the part's block RAMs is refused before any Verilog is written.
 BLOCK_RAM_MODEL_MARGIN = 1.05
-LINT_WAIVERS = "".join(f"/* verilator lint_off {name} */\n"
-                       for name in ("WIDTHEXPAND", "WIDTHTRUNC", "ASCRANGE"))
 
 
 def elaborate(net, fold):
