@@ -126,16 +126,23 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
 def check_block_ram_model(net, fold, target_spec, part):
     """``BuildError`` when the resource model puts ``net``'s memories well past ``part``'s block
     RAMs (see ``BLOCK_RAM_MODEL_MARGIN``), naming the target's boards that have room."""
-    capacity = PART_CAPACITY.get(part, {}).get("bram36")
-    needed = network_resources(net, fold)["total"].bram36
-    if capacity is None or needed <= capacity * BLOCK_RAM_MODEL_MARGIN:
+    def block_rams(part_name):
+        return PART_CAPACITY.get(part_name, {}).get("bram36")
+
+    def holds(part_name):
+        return needed <= block_rams(part_name) * BLOCK_RAM_MODEL_MARGIN
+
+    if block_rams(part) is None:
         return
-    roomy = [f"--board {board.name} ({PART_CAPACITY[board.default_part]['bram36']})"
+    needed = network_resources(net, fold)["total"].bram36
+    if holds(part):
+        return
+    roomy = [f"--board {board.name} ({block_rams(board.default_part)})"
              for board in target_spec.boards
-             if PART_CAPACITY.get(board.default_part, {}).get("bram36", 0) >= needed]
+             if block_rams(board.default_part) is not None and holds(board.default_part)]
     raise BuildError(f"the design does not fit {part}: the resource model puts it at {needed:g} "
-                     f"36 Kb block RAMs, the part has {capacity}; accepted: a part with more, "
-                     f"{', '.join(roomy) or 'named with --part'}")
+                     f"36 Kb block RAMs, the part has {block_rams(part)}; accepted: a part with "
+                     f"more, {', '.join(roomy) or 'named with --part'}")
 
 
 def _frame_bytes(net):
