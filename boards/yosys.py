@@ -10,10 +10,13 @@ import json
 import os
 import shutil
 import sys
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from pathlib import Path
 
 from boards import BuildError, run_tool
+from boards.verilog_parts import split_design
 
 # LUTs each LUT-RAM/SRL primitive occupies (UltraScale+ CLB: 8 LUTs of 64 bits per SLICEM).
 LUTRAM_LUTS = {"RAM16X1D": 2, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM256X1S": 4,
@@ -32,6 +35,11 @@ PART_CAPACITY = {
     "xczu3eg-sbva484-1-i": {"lut": 70_560, "ff": 141_120, "bram36": 216, "uram": 0,
                             "dsp": 360},
 }
+PARTS_FOLDER = "yosys_parts"
+# Verilog beyond this is synthesised in parts: YoWASP's Yosys has 4 GiB of WebAssembly memory;
+# the whole CNV (5.7 MB) peaked at 1.6 GiB resident, the whole B-VGG16 (12 MB) ran out.
+ONE_RUN_VERILOG_BYTES = 8_000_000
+REST_PART = "_rest"  # file stem of the design around the parts
 RESOURCE_NAMES = {"lut": "LUTs", "ff": "flip-flops", "bram36": "36 Kb block RAMs",
                   "uram": "UltraRAMs", "dsp": "DSP48E2 slices"}
 
@@ -99,7 +107,67 @@ def estimate_xcup(verilog_path, top, *, per_module=False, timeout=3600):
     sees only its working directory).
     """
     verilog_path = Path(verilog_path).resolve()
-    log, stat = "yosys_xcup.log", "yosys_xcup_stat.json"
+    data = _synthesize(verilog_path, top, "yosys_xcup", per_module=per_module, timeout=timeout)
+    design = data.get("design") or next(iter(data["modules"].values()))
+    cells = design["num_cells_by_type"]
+    estimate = {"tool": f"{Path(yosys_command()).name} synth_xilinx -family xcup",
+                "version": data.get("creator", "").split(" (")[0], "log": "yosys_xcup.log",
+                **summarize_xcup(cells), "cells": cells}
+    if per_module:
+        estimate["modules"] = {name: summarize_xcup(module["num_cells_by_type"])
+                               for name, module in data["modules"].items()}
+    return estimate
+
+
+def estimate_xcup_any_size(verilog_path, top, split_at, *, timeout=3600):
+    """``estimate_xcup`` of Verilog up to ``ONE_RUN_VERILOG_BYTES``, ``estimate_xcup_in_parts``
+    cut at module ``split_at`` past it."""
+    if Path(verilog_path).stat().st_size <= ONE_RUN_VERILOG_BYTES:
+        return estimate_xcup(verilog_path, top, timeout=timeout)
+    return estimate_xcup_in_parts(verilog_path, top, split_at, timeout=timeout)
+
+
+def estimate_xcup_in_parts(verilog_path, top, split_at, *, timeout=3600, workers=None):
+    """``estimate_xcup`` of a design too big for one Yosys run: each submodule of module
+    ``split_at`` is synthesised on its own, then the rest with those as black boxes, and the
+    counts are summed. ``"parts"`` gives each part's counts by instance name, ``"rest"`` the
+    remainder's. Logs and Verilog of the parts go to ``yosys_parts/`` beside the Verilog.
+
+    Flattening across the cuts is lost (constants cannot propagate into a part), so the sum is
+    a little above the whole-design count.
+    """
+    verilog_path = Path(verilog_path).resolve()
+    parts, rest = split_design(verilog_path.read_text(), top, split_at)
+    folder = verilog_path.parent / PARTS_FOLDER
+    folder.mkdir(exist_ok=True)
+    jobs = {REST_PART: (top, rest)}
+    jobs.update({module.rsplit(".", 1)[-1]: (module, text) for module, text in parts.items()})
+    for name, (_, text) in jobs.items():
+        (folder / f"{name}.v").write_text(text)
+
+    def synthesize(name):
+        return _synthesize(folder / f"{name}.v", jobs[name][0], name, per_module=False,
+                           timeout=timeout)
+
+    with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
+        results = dict(zip(jobs, pool.map(synthesize, jobs)))
+    cells = Counter()
+    for data in results.values():
+        cells.update({kind: n for kind, n in data["design"]["num_cells_by_type"].items()
+                      if kind.lstrip("\\") not in parts})
+    summaries = {name: summarize_xcup(data["design"]["num_cells_by_type"])
+                 for name, data in results.items()}
+    return {"tool": f"{Path(yosys_command()).name} synth_xilinx -family xcup, "
+                    f"{len(parts)} parts and the rest",
+            "version": results[REST_PART].get("creator", "").split(" (")[0],
+            "log": f"{PARTS_FOLDER}/", **summarize_xcup(cells), "cells": dict(cells),
+            "rest": summaries.pop(REST_PART), "parts": summaries}
+
+
+def _synthesize(verilog_path, top, stem, *, per_module, timeout):
+    """Run Yosys's UltraScale+ synthesis of ``top`` in ``verilog_path`` beside it, writing
+    ``<stem>.log``; returns its ``stat -json`` or raises ``BuildError``."""
+    log, stat = f"{stem}.log", f"{stem}_stat.json"
     # YoWASP's ABC9 can return a truncated netlist without an error (YoWASP/yosys#29; a
     # 2,358-LUT unit counted 203), so LUTs are mapped with the classic ABC, as boards.fmax does
     # for ECP5: synth_xilinx up to map_luts, its map_luts steps with `abc` for `abc9`, the rest.
@@ -123,16 +191,7 @@ def estimate_xcup(verilog_path, top, *, per_module=False, timeout=3600):
     if run.returncode or not stat_path.exists():
         tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
         raise BuildError(synthesis_failure(verilog_path.name, tail[0]))
-    data = json.loads(stat_path.read_text())
-    design = data.get("design") or next(iter(data["modules"].values()))
-    cells = design["num_cells_by_type"]
-    estimate = {"tool": f"{Path(yosys_command()).name} synth_xilinx -family xcup",
-                "version": data.get("creator", "").split(" (")[0], "log": log,
-                **summarize_xcup(cells), "cells": cells}
-    if per_module:
-        estimate["modules"] = {name: summarize_xcup(module["num_cells_by_type"])
-                               for name, module in data["modules"].items()}
-    return estimate
+    return json.loads(stat_path.read_text())
 
 
 def synthesis_failure(name, last_line):

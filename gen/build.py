@@ -20,7 +20,7 @@ from boards.pynq_driver import LAYOUT_FILE
 from boards.uart import uart_divisor
 from boards.uart_top import DEFAULT_BAUD
 from boards.vivado import write_vivado_project
-from boards.yosys import PART_CAPACITY, check_fit, estimate_xcup
+from boards.yosys import PART_CAPACITY, check_fit, estimate_xcup_any_size
 from gen.fold import (default_fold, fold_for_interval, fold_for_luts, load_fold, save_fold,
                       target_interval)
 from gen.graph import build_graph
@@ -166,7 +166,8 @@ def _build_ultrascale(net, fold, staging, board, part, clock_mhz, estimate, scor
     extra = {"axis_top": AXIS_NAME, "axis_verilog": f"{AXIS_NAME}.v", "axis_layout": top.layout,
              "outputs": [f"{AXIS_NAME}.v", LAYOUT_FILE, "vivado/build.tcl"]}
     if estimate:
-        resources = estimate_xcup(staging / f"{AXIS_NAME}.v", AXIS_NAME)
+        resources = estimate_xcup_any_size(staging / f"{AXIS_NAME}.v", AXIS_NAME,
+                                           f"{AXIS_NAME}.accelerator")
         capacity = check_fit(resources, part)
         if capacity:
             resources["available"] = capacity
