@@ -127,11 +127,12 @@ def estimate_xcup_any_size(verilog_path, top, split_at, *, timeout=3600):
     return estimate_xcup_in_parts(verilog_path, top, split_at, timeout=timeout)
 
 
-def estimate_xcup_in_parts(verilog_path, top, split_at, *, timeout=3600, workers=None):
+def estimate_xcup_in_parts(verilog_path, top, split_at, *, timeout=3600):
     """``estimate_xcup`` of a design too big for one Yosys run: each submodule of module
-    ``split_at`` is synthesised on its own, then the rest with those as black boxes, and the
-    counts are summed. ``"parts"`` gives each part's counts by instance name, ``"rest"`` the
-    remainder's. Logs and Verilog of the parts go to ``yosys_parts/`` beside the Verilog.
+    ``split_at`` is synthesised on its own, and so is the rest with those as black boxes (one
+    Yosys per core at a time); the counts are summed. ``"parts"`` gives each part's counts by
+    instance name, ``"rest"`` the remainder's. Logs and Verilog of the parts go to
+    ``yosys_parts/`` beside the Verilog.
 
     Flattening across the cuts is lost (constants cannot propagate into a part), so the sum is
     a little above the whole-design count.
@@ -149,7 +150,7 @@ def estimate_xcup_in_parts(verilog_path, top, split_at, *, timeout=3600, workers
         return _synthesize(folder / f"{name}.v", jobs[name][0], name, per_module=False,
                            timeout=timeout)
 
-    with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
         results = dict(zip(jobs, pool.map(synthesize, jobs)))
     cells = Counter()
     for data in results.values():
