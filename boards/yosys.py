@@ -108,8 +108,7 @@ def estimate_xcup(verilog_path, top, *, per_module=False, timeout=3600):
     """
     verilog_path = Path(verilog_path).resolve()
     data = _synthesize(verilog_path, top, "yosys_xcup", per_module=per_module, timeout=timeout)
-    design = data.get("design") or next(iter(data["modules"].values()))
-    cells = design["num_cells_by_type"]
+    cells = _design_cells(data)
     estimate = {"tool": f"{Path(yosys_command()).name} synth_xilinx -family xcup",
                 "version": data.get("creator", "").split(" (")[0], "log": "yosys_xcup.log",
                 **summarize_xcup(cells), "cells": cells}
@@ -154,15 +153,20 @@ def estimate_xcup_in_parts(verilog_path, top, split_at, *, timeout=3600):
         results = dict(zip(jobs, pool.map(synthesize, jobs)))
     cells = Counter()
     for data in results.values():
-        cells.update({kind: n for kind, n in data["design"]["num_cells_by_type"].items()
+        cells.update({kind: n for kind, n in _design_cells(data).items()
                       if kind.lstrip("\\") not in parts})
-    summaries = {name: summarize_xcup(data["design"]["num_cells_by_type"])
-                 for name, data in results.items()}
+    summaries = {name: summarize_xcup(_design_cells(data)) for name, data in results.items()}
     return {"tool": f"{Path(yosys_command()).name} synth_xilinx -family xcup, "
                     f"{len(parts)} parts and the rest",
             "version": results[REST_PART].get("creator", "").split(" (")[0],
             "log": f"{PARTS_FOLDER}/", **summarize_xcup(cells), "cells": dict(cells),
             "rest": summaries.pop(REST_PART), "parts": summaries}
+
+
+def _design_cells(stat):
+    """Cell counts by type of the whole design in Yosys's ``stat -json``."""
+    design = stat.get("design") or next(iter(stat["modules"].values()))
+    return design["num_cells_by_type"]
 
 
 def _synthesize(verilog_path, top, stem, *, per_module, timeout):
