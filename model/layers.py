@@ -52,7 +52,9 @@ class ChannelScale(nn.Module):
         return self.weight.abs().mean(dim=tuple(range(1, self.weight.dim())))
 
     def forward(self, acc):
-        return acc * _per_channel(self.factors(), acc)
+        # In the accumulation's dtype: a float32 α would promote a bfloat16 (autocast) tensor and
+        # everything after it to float32, which made xnor's training steps ~1.3x slower.
+        return acc * _per_channel(self.factors().to(acc.dtype), acc)
 
 
 class TernaryAct(nn.Module):
