@@ -16,7 +16,7 @@ from model.methods import METHODS
 from model.nets import build_model
 
 
-def seconds_per_step(arch, method, *, batch, steps, warmup, bf16=True):
+def seconds_per_step(arch, method, *, batch, steps, warmup):
     """Mean seconds of one training step of ``arch`` prepared by ``method``."""
     torch.manual_seed(0)
     model = build_model(arch, (32, 32, 3))
@@ -25,7 +25,7 @@ def seconds_per_step(arch, method, *, batch, steps, warmup, bf16=True):
     images, labels = torch.rand(batch, 3, 32, 32) * 2 - 1, torch.randint(0, 10, (batch,))
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
             loss = torch.nn.functional.cross_entropy(model(images), labels)
         optimiser.zero_grad()
         loss.backward()

@@ -64,11 +64,12 @@ def instantiated(modules, name):
     return children
 
 
-def with_descendants(modules, name):
-    """``name`` and every module below it, each once."""
+def with_descendants(modules, name, stop=()):
+    """``name`` and every module below it, each once, not looking below those in ``stop``."""
     found = [name]
     for module in found:
-        found.extend(child for child in instantiated(modules, module) if child not in found)
+        if module not in stop:
+            found.extend(child for child in instantiated(modules, module) if child not in found)
     return found
 
 
@@ -83,10 +84,8 @@ def split_design(text, top, split_at):
     for name in (top, split_at):
         if name not in modules:
             raise ValueError(f"the Verilog has no module {name}")
-    parts = {}
-    for child in instantiated(modules, split_at):
-        parts[child] = "".join(modules[name].text() for name in with_descendants(modules, child))
-    inside = {name for child in parts for name in with_descendants(modules, child)}
+    parts = {child: "".join(modules[name].text() for name in with_descendants(modules, child))
+             for child in instantiated(modules, split_at)}
     rest = [modules[name].black_box() if name in parts else modules[name].text()
-            for name in with_descendants(modules, top) if name not in inside or name in parts]
+            for name in with_descendants(modules, top, stop=parts)]
     return parts, preamble + "".join(rest)

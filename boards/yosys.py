@@ -108,10 +108,7 @@ def estimate_xcup(verilog_path, top, *, per_module=False, timeout=3600):
     """
     verilog_path = Path(verilog_path).resolve()
     data = _synthesize(verilog_path, top, "yosys_xcup", per_module=per_module, timeout=timeout)
-    cells = _design_cells(data)
-    estimate = {"tool": f"{Path(yosys_command()).name} synth_xilinx -family xcup",
-                "version": data.get("creator", "").split(" (")[0], "log": "yosys_xcup.log",
-                **summarize_xcup(cells), "cells": cells}
+    estimate = _estimate(data, _design_cells(data), log="yosys_xcup.log")
     if per_module:
         estimate["modules"] = {name: summarize_xcup(module["num_cells_by_type"])
                                for name, module in data["modules"].items()}
@@ -156,11 +153,17 @@ def estimate_xcup_in_parts(verilog_path, top, split_at, *, timeout=3600):
         cells.update({kind: n for kind, n in _design_cells(data).items()
                       if kind.lstrip("\\") not in parts})
     summaries = {name: summarize_xcup(_design_cells(data)) for name, data in results.items()}
-    return {"tool": f"{Path(yosys_command()).name} synth_xilinx -family xcup, "
-                    f"{len(parts)} parts and the rest",
-            "version": results[REST_PART].get("creator", "").split(" (")[0],
-            "log": f"{PARTS_FOLDER}/", **summarize_xcup(cells), "cells": dict(cells),
+    return {**_estimate(results[REST_PART], dict(cells), log=f"{PARTS_FOLDER}/",
+                        how=f", {len(parts)} parts and the rest"),
             "rest": summaries.pop(REST_PART), "parts": summaries}
+
+
+def _estimate(stat, cells, *, log, how=""):
+    """The estimate dict of ``cells``: the tool, its version from ``stat``, the log, the
+    counts."""
+    return {"tool": f"{Path(yosys_command()).name} synth_xilinx -family xcup{how}",
+            "version": stat.get("creator", "").split(" (")[0], "log": log,
+            **summarize_xcup(cells), "cells": cells}
 
 
 def _design_cells(stat):
