@@ -64,10 +64,12 @@ def test_train_export_resume_eval(tmp_path, capsys):
     net = load_network(out / "tiny-cnv.json")
     assert net.input.shape == (32, 32, 3)
 
-    assert train.main(common + ["--epochs", "2", "--resume"]) == 0
+    # --test-every 5: epoch 2 is not tested, the last (3) is
+    assert train.main(common + ["--epochs", "3", "--resume", "--test-every", "5"]) == 0
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in log] == [1, 2]
-    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 2
+    assert [r["epoch"] for r in log] == [1, 2, 3]
+    assert log[1]["test_acc"] is None and log[2]["test_acc"] is not None
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 3
     top1 = json.loads((out / "summary.json").read_text())["export"]["check"]["golden_top1"]
 
     capsys.readouterr()
@@ -77,7 +79,7 @@ def test_train_export_resume_eval(tmp_path, capsys):
     assert f"top-1 {100 * top1:.2f}%" in printed and "top-5" in printed
 
     # resuming into a run of another architecture is refused with one line
-    assert train.main(["--arch", "tiny-mlp"] + common[2:] + ["--epochs", "2", "--resume"]) == 2
+    assert train.main(["--arch", "tiny-mlp"] + common[2:] + ["--epochs", "3", "--resume"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "trained with arch='tiny-cnv'" in err[0]
 
