@@ -58,7 +58,7 @@ def parse_args(argv=None):
                         help="test (and check the export) on a fixed random subset of N test images")
     parser.add_argument("--test-every", type=int, default=1, metavar="N",
                         help="test accuracy every N epochs and after the last (default 1; "
-                             "testing CIFAR-10 on a 2-core CPU costs about 20 s)")
+                             "testing CIFAR-10 on a 2-core CPU costs 20-30 s)")
     parser.add_argument("--no-augment", action="store_true", help="no random crop/flip (CIFAR-10)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--bf16", action="store_true",
