@@ -70,7 +70,16 @@ def test_train_export_resume_eval(tmp_path, capsys):
     assert [r["epoch"] for r in log] == [1, 2, 3]
     assert log[1]["test_acc"] is None and log[2]["test_acc"] is not None
     assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 3
-    top1 = json.loads((out / "summary.json").read_text())["export"]["check"]["golden_top1"]
+    summary = json.loads((out / "summary.json").read_text())
+    top1 = summary["export"]["check"]["golden_top1"]
+    # the last epoch's test is the summary's, and agrees with the export check's own PyTorch pass
+    assert summary["torch_test_top1"] == log[2]["test_acc"] == summary["export"]["check"]["torch_top1"]
+    assert summary["torch_test_top5"] >= summary["torch_test_top1"]
+    # a resume with no epoch left tests the model itself and finds the same figures
+    assert train.main(common + ["--epochs", "3", "--resume"]) == 0
+    again = json.loads((out / "summary.json").read_text())
+    assert (again["torch_test_top1"], again["torch_test_top5"]) == (summary["torch_test_top1"],
+                                                                    summary["torch_test_top5"])
 
     capsys.readouterr()
     assert model_eval.main(["--model", str(out / "tiny-cnv.json"), "--dataset", "cifar10",
