@@ -188,10 +188,11 @@ def train(args):
         method.prepare(model)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    augment = args.dataset == "cifar10" and not args.no_augment
     config = {"arch": args.arch, "dataset": args.dataset, "precision": args.precision,
               "method": args.method,
               "classes": classes, "seed": args.seed, "batch_size": args.batch_size,
-              "lr": args.lr, "limit_train": args.limit_train, "augment": not args.no_augment,
+              "lr": args.lr, "limit_train": args.limit_train, "augment": augment,
               "bf16": args.bf16, "compile": args.compile}
     start_epoch, history = 0, []
     ckpt_path = out / CHECKPOINT
@@ -228,7 +229,6 @@ def train(args):
     steps = _steps_per_epoch(n, args.batch_size)
     total = steps * args.epochs
     warmup = max(1, int(0.05 * steps)) if args.epochs else 1
-    augment = args.dataset == "cifar10" and not args.no_augment
     loss_fn = torch.nn.CrossEntropyLoss()
     forward = torch.compile(model) if args.compile else model
 

@@ -104,6 +104,33 @@ def test_mnist_split_and_fp32(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["precision"] == "fp32" and "export" not in summary
     assert "held-out test" in summary["split"]
+    assert summary["config"]["augment"] is False        # crops and flips are for CIFAR-10 only
+
+
+def test_compare_methods_trains_resumes_and_tabulates(tmp_path, capsys):
+    from benchmarks import compare_methods
+
+    data, out = _mnist_idx(tmp_path / "mnist"), tmp_path / "compare"
+    command = ["--arch", "tiny-mlp", "--dataset", "mnist", "--seeds", "3", "--methods", "ste",
+               "--out", str(out), "--", "--data", str(data)]
+    assert compare_methods.main(command[:4] + ["--epochs", "1"] + command[4:]) == 0
+    # a second, longer call resumes both runs from their checkpoints instead of starting again
+    assert compare_methods.main(command[:4] + ["--epochs", "2"] + command[4:]) == 0
+    printed = capsys.readouterr().out
+    for name in ("ste-s3", "fp32-s3"):
+        log = [json.loads(line) for line in (out / name / "log.jsonl").read_text().splitlines()]
+        assert [r["epoch"] for r in log] == [1, 2]
+        assert "resuming" in (out / f"{name}.log").read_text()
+    ste = json.loads((out / "ste-s3" / "summary.json").read_text())["export"]["check"]
+    assert f"| `ste` | {100 * ste['golden_top1']:.2f} |" in printed
+    assert f"{ste['agree']}/{ste['images']}, 0 ties" in printed
+    assert "| `fp32` |" in printed and "— (PyTorch)" in printed
+
+    # a run that fails is named, in one line
+    assert compare_methods.main(command[:4] + ["--epochs", "1", "--no-fp32"] + command[4:]
+                                + ["--batch-size", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ste-s3 failed" in err[0]
 
 
 def test_bf16_compiled_training_exports_exactly(tmp_path):
