@@ -5,7 +5,8 @@
     python -m benchmarks.compare_methods --arch cnv --dataset cifar10 --epochs 200 --seeds 0 \\
         --out runs/compare/cnv-e200 -- --device cuda --bf16 --compile --test-every 10
 
-Arguments after ``--`` go to every ``python -m model.train`` as they are. Each run lives in
+Arguments after ``--`` go to every ``python -m model.train`` as they are (but ``--compile``
+not to ``ubq``, which refuses it). Each run lives in
 ``OUT/METHOD-sSEED`` (``OUT/fp32-sSEED`` for the baseline) and its console output in
 ``OUT/METHOD-sSEED.log``. The command can be repeated: a finished run (its ``summary.json`` has the
 asked epochs) is kept, an interrupted one goes on with ``--resume``. So on a machine that stops
@@ -44,14 +45,18 @@ def parse_args(argv=None):
 
 
 def runs_of(args):
-    """(name, model.train options) of every run: each method, then FP32, for every seed."""
+    """(name, model.train options) of every run: each method, then FP32, for every seed.
+
+    ``ubq`` gets the options after ``--`` without ``--compile``, which it refuses (its model
+    changes at every step)."""
     runs = []
     for seed in args.seeds:
         variants = [(method, ["--method", method]) for method in args.methods]
         if not args.no_fp32:
             variants.append(("fp32", ["--precision", "fp32"]))
         for name, options in variants:
-            runs.append((f"{name}-s{seed}", options + ["--seed", str(seed)]))
+            shared = [a for a in args.train_args if not (name == "ubq" and a == "--compile")]
+            runs.append((f"{name}-s{seed}", options + ["--seed", str(seed)] + shared))
     return runs
 
 
@@ -67,7 +72,7 @@ def train_run(args, name, options):
     if finished(run_dir, args.epochs):
         return 0
     command = [sys.executable, "-m", "model.train", "--arch", args.arch, "--dataset", args.dataset,
-               "--epochs", str(args.epochs), "--out", str(run_dir), *options, *args.train_args]
+               "--epochs", str(args.epochs), "--out", str(run_dir), *options]
     if (run_dir / CHECKPOINT).exists():
         command.append("--resume")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -149,6 +149,25 @@ def _save_checkpoint(path, state):
     os.replace(tmp, path)
 
 
+def _rng_state(device):
+    """torch's global random state (what dropout draws from), for the checkpoint."""
+    import torch
+    state = {"rng": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _restore_rng(state, device):
+    """Put back the random state of ``_rng_state``, so that a resumed run draws what an unbroken
+    one would; checkpoints written before it was kept have none."""
+    import torch
+    if "rng" in state:
+        torch.set_rng_state(state["rng"])
+    if "cuda_rng" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+
+
 def _steps_per_epoch(n, batch_size):
     """Batches per epoch; a last batch of one image breaks batch norm, so it is skipped."""
     return math.ceil(n / batch_size) - (1 if n % batch_size == 1 else 0)
@@ -214,6 +233,7 @@ def train(args):
                        _steps_per_epoch(train_x.shape[0], args.batch_size) * args.epochs)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        _restore_rng(state, device)
         print(f"resuming {ckpt_path} after epoch {start_epoch}", file=sys.stderr)
     else:
         out.mkdir(parents=True, exist_ok=True)
@@ -274,7 +294,8 @@ def train(args):
         with open(out / LOG, "a") as log:
             log.write(json.dumps(record) + "\n")
         _save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                     "epoch": epoch + 1, "config": config, "history": history})
+                                     "epoch": epoch + 1, "config": config, "history": history,
+                                     **_rng_state(device)})
         print(f"epoch {epoch + 1}/{args.epochs}: loss {record['loss']:.4f}  train {100 * record['train_acc']:.2f}%  "
               + (f"test {100 * test_top1:.2f}%  " if tested else "")
               + f"{record['seconds']:.1f}s  lr {lr:.2e}", file=sys.stderr)

@@ -107,6 +107,18 @@ def test_mnist_split_and_fp32(tmp_path):
     assert summary["config"]["augment"] is False        # crops and flips are for CIFAR-10 only
 
 
+def test_resume_continues_dropout_exactly(tmp_path):
+    # sfc draws dropout masks from torch's global generator: the checkpoint carries its state
+    data = _mnist_idx(tmp_path / "mnist")
+    common = ["--arch", "sfc", "--dataset", "mnist", "--data", str(data), "--seed", "2"]
+    assert train.main(common + ["--epochs", "2", "--out", str(tmp_path / "whole")]) == 0
+    assert train.main(common + ["--epochs", "1", "--out", str(tmp_path / "broken")]) == 0
+    assert train.main(common + ["--epochs", "2", "--out", str(tmp_path / "broken"), "--resume"]) == 0
+    whole, broken = (torch.load(tmp_path / run / "checkpoint.pt", weights_only=True)["model"]
+                     for run in ("whole", "broken"))
+    assert all(torch.equal(whole[key], broken[key]) for key in whole)
+
+
 def test_compare_methods_trains_resumes_and_tabulates(tmp_path, capsys):
     from benchmarks import compare_methods
 
@@ -125,6 +137,13 @@ def test_compare_methods_trains_resumes_and_tabulates(tmp_path, capsys):
     assert f"| `ste` | {100 * ste['golden_top1']:.2f} |" in printed
     assert f"{ste['agree']}/{ste['images']}, 0 ties" in printed
     assert "| `fp32` |" in printed and "— (PyTorch)" in printed
+
+    # ubq trains without --compile, which it refuses; the other runs keep it
+    runs = dict(compare_methods.runs_of(compare_methods.parse_args(
+        ["--arch", "cnv", "--dataset", "cifar10", "--epochs", "9", "--methods", "ubq", "ste",
+         "--out", "o", "--", "--bf16", "--compile"])))
+    assert runs["ubq-s0"] == ["--method", "ubq", "--seed", "0", "--bf16"]
+    assert runs["ste-s0"][-1] == runs["fp32-s0"][-1] == "--compile"
 
     # a run that fails is named, in one line
     assert compare_methods.main(command[:4] + ["--epochs", "1", "--no-fp32"] + command[4:]
