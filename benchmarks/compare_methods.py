@@ -5,12 +5,12 @@
     python -m benchmarks.compare_methods --arch cnv --dataset cifar10 --epochs 200 --seeds 0 \\
         --out runs/compare/cnv-e200 -- --device cuda --bf16 --compile --test-every 10
 
-Arguments after ``--`` go to every ``python -m model.train`` as they are (but ``--compile``
-not to ``ubq``, which refuses it). Each run lives in
-``OUT/METHOD-sSEED`` (``OUT/fp32-sSEED`` for the baseline) and its console output in
-``OUT/METHOD-sSEED.log``. The command can be repeated: a finished run (its ``summary.json`` has the
-asked epochs) is kept, an interrupted one goes on with ``--resume``. So on a machine that stops
-each command after minutes, the same command run again continues where the last one stopped.
+Arguments after ``--`` go to every ``python -m model.train`` as they are (but ``--compile`` not
+to ``ubq``, which refuses it). Each run lives in ``OUT/METHOD-sSEED`` (``OUT/fp32-sSEED`` for the
+baseline), its console output in ``OUT/METHOD-sSEED.log``. The command can be repeated: a
+finished run (its ``summary.json`` has the asked epochs) is kept, an interrupted one goes on with
+``--resume``. So on a machine that stops each command after minutes, the same command run again
+continues where the last one stopped.
 
 The table gives, per method, the final-epoch top-1/top-5 of the exported network file through the
 golden executor (PyTorch's for FP32) for each seed and their mean, the golden == PyTorch count and
