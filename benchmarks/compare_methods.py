@@ -6,7 +6,7 @@
         --out runs/compare/cnv-e200 -- --device cuda --bf16 --compile --test-every 10
 
 Arguments after ``--`` go to every ``python -m model.train`` as they are (but ``--compile`` not
-to ``ubq``, which refuses it). Each run lives in ``OUT/METHOD-sSEED`` (``OUT/fp32-sSEED`` for the
+to a method that refuses it, ``ubq``). Each run lives in ``OUT/METHOD-sSEED`` (``OUT/fp32-sSEED`` for the
 baseline), its console output in ``OUT/METHOD-sSEED.log``. The command can be repeated: a
 finished run (its ``summary.json`` has the asked epochs) is kept, an interrupted one goes on with
 ``--resume``. So on a machine that stops each command after minutes, the same command run again
@@ -23,9 +23,7 @@ import sys
 from pathlib import Path
 
 from model.methods import METHODS
-
-SUMMARY = "summary.json"
-CHECKPOINT = "checkpoint.pt"
+from model.train import CHECKPOINT, LOG, SUMMARY
 
 
 def parse_args(argv=None):
@@ -47,15 +45,16 @@ def parse_args(argv=None):
 def runs_of(args):
     """(name, model.train options) of every run: each method, then FP32, for every seed.
 
-    ``ubq`` gets the options after ``--`` without ``--compile``, which it refuses (its model
-    changes at every step)."""
+    A method that is not ``compilable`` (``ubq``) gets the options after ``--`` without
+    ``--compile``, which model.train refuses for it."""
     runs = []
     for seed in args.seeds:
         variants = [(method, ["--method", method]) for method in args.methods]
         if not args.no_fp32:
             variants.append(("fp32", ["--precision", "fp32"]))
         for name, options in variants:
-            shared = [a for a in args.train_args if not (name == "ubq" and a == "--compile")]
+            refuses_compile = name in METHODS and not METHODS[name].compilable
+            shared = [a for a in args.train_args if not (refuses_compile and a == "--compile")]
             runs.append((f"{name}-s{seed}", options + ["--seed", str(seed)] + shared))
     return runs
 
@@ -111,7 +110,7 @@ def table(args):
         for seed in args.seeds:
             run_dir = args.out / f"{name}-s{seed}"
             summary = json.loads((run_dir / SUMMARY).read_text())
-            last = (run_dir / "log.jsonl").read_text().splitlines()[-1]
+            last = (run_dir / LOG).read_text().splitlines()[-1]
             summary["final_train_acc"] = json.loads(last)["train_acc"]
             summaries.append(summary)
         lines.append("| " + " | ".join([f"`{name}`"] + row_of(summaries)) + " |")

@@ -39,6 +39,7 @@ def thresholded_blocks(model):
 class Ste:
     name = "ste"
     description = "BinaryNet sign + hardtanh straight-through estimator, weight clipping (baseline)"
+    compilable = True       # model.train --compile may compile its training forward pass
 
     def prepare(self, model):
         pass
@@ -80,6 +81,7 @@ class Ubq(Ste):
     description = ("uncertainty-based sign annealed to a hard sign, gradual freezing first layers first "
                    "with batch norm replaced by integer thresholds, then fine-tuning")
     tau0, hard_at, freeze_from, freeze_to = 1.0, 0.4, 0.5, 0.8
+    compilable = False      # the model changes at every step (annealing, freezing): recompiles
 
     def prepare(self, model):
         for block in thresholded_blocks(model):

@@ -77,9 +77,9 @@ def parse_args(argv=None):
         parser.error(f"--device must be cpu or cuda, not {args.device!r}")
     if args.precision == "fp32" and args.method != "ste":
         parser.error(f"--method {args.method} trains a binary model, not --precision fp32")
-    if args.compile and args.method == "ubq":
-        parser.error("--compile: method ubq changes the model at every step (annealing, freezing), "
-                     "which recompiles it; train ubq without --compile")
+    if args.compile and not METHODS[args.method].compilable:
+        parser.error(f"--compile: method {args.method} changes the model at every step (annealing, "
+                     f"freezing), which recompiles it; train {args.method} without --compile")
     if args.lr is None:
         args.lr = DEFAULT_LR[args.precision]
     return args
