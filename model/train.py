@@ -257,16 +257,21 @@ def train(args):
     for epoch in range(start_epoch, args.epochs):
         tick = time.time()
         generator = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator).to(device)
         model.train()
-        loss_sum, correct, seen = 0.0, 0, 0
+        # running sums stay on the device: reading them back waits for the GPU, so that happens
+        # only when the progress line is drawn, about 50 times an epoch
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        seen = 0
         bar = Progress(steps, f"epoch {epoch + 1}/{args.epochs}")
+        show_every = max(1, steps // 50)
         for i in range(steps):
             lr = lr_at(epoch * steps + i, total, args.lr, warmup)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             method.on_step(model, epoch * steps + i, total)
-            index = order[i * args.batch_size:(i + 1) * args.batch_size].to(device)
+            index = order[i * args.batch_size:(i + 1) * args.batch_size]
             xb = x_all[index]
             if augment:
                 xb = random_crop_flip(xb, generator)
@@ -279,11 +284,14 @@ def train(args):
             loss.backward()
             optimizer.step()
             model.clip_weights()
-            loss_sum += float(loss.detach()) * yb.shape[0]
-            correct += int((logits.argmax(1) == yb).sum())
+            loss_sum += loss.detach() * yb.shape[0]
+            correct += (logits.detach().argmax(1) == yb).sum()
             seen += yb.shape[0]
-            bar.update(i + 1, loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.1f}%")
+            if (i + 1) % show_every == 0 or i + 1 == steps:
+                bar.update(i + 1, loss=f"{float(loss_sum) / seen:.4f}",
+                           acc=f"{100 * int(correct) / seen:.1f}%")
         bar.close()
+        loss_sum, correct = float(loss_sum), int(correct)
         train_seconds = time.time() - tick
         tested = (epoch + 1) % args.test_every == 0 or epoch + 1 == args.epochs
         test_top1, test_top5 = evaluate(model, test_x, test_y, device, ks=top_ks) if tested else (None, None)
