@@ -98,20 +98,24 @@ class Progress:
 
     def __init__(self, total, desc):
         self.total, self.desc, self.start = total, desc, time.time()
+        self.every = max(1, total // 20)
         try:
             from tqdm import tqdm
             self.bar = tqdm(total=total, desc=desc, leave=False, file=sys.stderr)
         except ImportError:
             self.bar = None
-            self.every = max(1, total // 20)
             self.tty = sys.stderr.isatty()
+
+    def due(self, done):
+        """Whether the line is redrawn at ``done``: about 20 times in all, and at the end."""
+        return done == self.total or done % self.every == 0
 
     def update(self, done, **info):
         text = "  ".join(f"{k} {v}" for k, v in info.items())
         if self.bar is not None:
             self.bar.update(done - self.bar.n)
             self.bar.set_postfix_str(text, refresh=False)
-        elif done == self.total or done % self.every == 0:
+        elif self.due(done):
             line = f"{self.desc} {done}/{self.total}  {text}  {time.time() - self.start:.0f}s"
             print(("\r" + line) if self.tty else line, end="" if self.tty else "\n",
                   file=sys.stderr, flush=True)
@@ -260,12 +264,11 @@ def train(args):
         order = torch.randperm(n, generator=generator).to(device)
         model.train()
         # running sums stay on the device: reading them back waits for the GPU, so that happens
-        # only when the progress line is drawn, about 50 times an epoch
+        # only when the progress line is redrawn
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         seen = 0
         bar = Progress(steps, f"epoch {epoch + 1}/{args.epochs}")
-        show_every = max(1, steps // 50)
         for i in range(steps):
             lr = lr_at(epoch * steps + i, total, args.lr, warmup)
             for group in optimizer.param_groups:
@@ -287,7 +290,7 @@ def train(args):
             loss_sum += loss.detach() * yb.shape[0]
             correct += (logits.detach().argmax(1) == yb).sum()
             seen += yb.shape[0]
-            if (i + 1) % show_every == 0 or i + 1 == steps:
+            if bar.due(i + 1):
                 bar.update(i + 1, loss=f"{float(loss_sum) / seen:.4f}",
                            acc=f"{100 * int(correct) / seen:.1f}%")
         bar.close()
