@@ -99,14 +99,16 @@ class UncertainSign(nn.Module):
     """The uncertainty-based sign. In training with ``tau > 0`` the output is the expected sign
     of ``x + u``, ``u`` uniform in (−τ, τ): ±1 where |x| ≥ τ (certain), ``x/τ`` in the uncertain
     band; the backward pass is BinaryNet's hardtanh estimator (gradient 1 where |x| ≤ 1) for
-    every τ. With ``tau == 0``, and always in eval mode, it is the hard sign."""
+    every τ. With ``tau == 0``, and always in eval mode, it is the hard sign. ``tau`` is a plain
+    float, set by the method at every step (not state: a resumed run sets it from its step), so
+    the forward pass never reads a value back from the device."""
 
     def __init__(self, tau=1.0):
         super().__init__()
-        self.register_buffer("tau", torch.tensor(float(tau)))
+        self.tau = float(tau)
 
     def forward(self, x):
-        tau = float(self.tau)
+        tau = self.tau
         value = torch.clamp(x / tau, -1.0, 1.0) if self.training and tau > 0 else hard_sign(x)
         return straight_through(torch.clamp(x, -1.0, 1.0), value)
 

@@ -100,18 +100,18 @@ class Ubq(Ste):
         for index, block in enumerate(blocks):
             if isinstance(block.bn, FrozenThresholds):
                 continue
-            block.act.tau.fill_(self.tau(step, total))
+            block.act.tau = self.tau(step, total)
             if step >= self.freeze_step(index, len(blocks), total):
                 freeze(block, first=index == 0)
 
     def restore(self, model, step, total):
         blocks = thresholded_blocks(model)
         for index, block in enumerate(blocks):
-            block.act.tau.fill_(self.tau(max(0, step - 1), total))
+            block.act.tau = self.tau(max(0, step - 1), total)
             if step > self.freeze_step(index, len(blocks), total):
                 _set_norm(block, FrozenThresholds.empty(block.bn.num_features).to(block.core.weight.device))
                 block.core.weight.requires_grad_(False)
-                block.act.tau.fill_(0.0)
+                block.act.tau = 0.0
 
 
 def _set_norm(block, module):
@@ -133,7 +133,7 @@ def freeze(block, *, first):
     block.core.weight.requires_grad_(False)
     _set_norm(block, FrozenThresholds(thresholds[:, 0], direction, unit).to(block.core.weight.device))
     block.scale = torch.nn.Identity()
-    block.act.tau.fill_(0.0)
+    block.act.tau = 0.0
 
 
 METHODS = {method.name: method for method in (Ste(), Xnor(), Ubq(), DualPath())}

@@ -90,7 +90,7 @@ def test_ubq_annealing_reaches_a_hard_sign():
     x = torch.tensor([-2.0, -0.5, -0.0, 0.0, 0.25, 0.5, 3.0], requires_grad=True)
     act = UncertainSign(0.5).train()
     assert act(x).tolist() == [-1.0, -1.0, 0.0, 0.0, 0.5, 1.0, 1.0]      # soft in the band
-    act.tau.fill_(0.0)
+    act.tau = 0.0
     hard = act(x)
     assert hard.tolist() == [-1.0, -1.0, 1.0, 1.0, 1.0, 1.0, 1.0]       # sign(0) = +1
     hard.sum().backward()
