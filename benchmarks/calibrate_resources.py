@@ -1,61 +1,150 @@
 """Fit gen.resources' coefficients to Yosys ``synth_xilinx -family xcup`` counts of real stages.
 
-    python -m benchmarks.calibrate_resources [--targets 20000 6000 2000] [--out DIR]
-    python -m benchmarks.calibrate_resources --refit build/calibration/calibration.json
+    python -m benchmarks.calibrate_resources [--folds NETWORK@CYCLES[:SHAPE] ...]
+        [--held-out NETWORK@CYCLES[:SHAPE] ...] [--out DIR]
+    python -m benchmarks.calibrate_resources --refit docs/runs/calibration/calibration.json
 
-Builds random-cnv-small (CNV's topology at a quarter width) at several target intervals, keeps
-the module hierarchy through one Yosys run per fold, and fits each coefficient table of
-gen.resources by non-negative least squares to the per-stage counts of the matrix-vector units
-and window generators (``--refit`` reuses the counts of an earlier run). Prints the new tables
-and, per stage, model against Yosys; writes ``DIR/calibration.json``. Paste the printed tables
-into gen/resources.py.
+Builds each sample network (random weights) at each fold (``DEFAULT_FOLDS``: random-cnv-small,
+CNV's topology at a quarter width, and random-vgg16, B-VGG16's, binary and ternary, at folds the
+model chooses and at folds it does not) and has Yosys count every stage: one run keeping the
+hierarchy, or in parts where the Verilog is too big for one. Each coefficient table of
+gen.resources is fitted by non-negative least squares to the per-stage counts of the
+matrix-vector units, window generators and output FIFOs; the ``--held-out`` folds are
+synthesized too and priced with the new tables, not fitted to (``--refit`` reuses the counts of
+earlier runs). Prints the new tables and, per stage and per fold, model against Yosys; writes
+the counts and tables to ``DIR/calibration.json``. Paste the printed tables into
+gen/resources.py.
 """
 import argparse
+import hashlib
 import json
 import tempfile
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from boards.yosys import estimate_xcup
+from boards.yosys import ONE_RUN_VERILOG_BYTES, estimate_xcup, estimate_xcup_in_parts
 from gen import resources
 from gen.build import elaborate
-from gen.fold import LayerFold, fold_for_interval
-from gen.networks import random_cnv_small
+from gen.fold import (LayerFold, default_fifo_depth, divisors, fold_for_interval, fold_to_json,
+                      layer_cycles, simd_choices)
+from gen.ir import load_network
+from gen.networks import random_cnv_small, random_vgg16
 
 
-def synthesize(targets, directory):
-    """Yosys' counts of every unit and window of random-cnv-small at each target interval."""
-    net = random_cnv_small()
+SAMPLE_NETWORKS = {
+    "random-cnv-small": random_cnv_small,
+    "random-cnv-small-ternary": lambda: random_cnv_small(ternary=True),
+    "random-vgg16": random_vgg16,
+    "random-vgg16-ternary": lambda: random_vgg16(ternary=True),
+}
+DEFAULT_FOLDS = ["random-cnv-small@20000", "random-cnv-small@6000", "random-cnv-small@2000",
+                 "random-cnv-small@20000:pe", "random-cnv-small@2000:pe",
+                 "random-cnv-small@6000:simd", "random-cnv-small-ternary@20000",
+                 "random-cnv-small-ternary@2000", "random-cnv-small-ternary@6000:pe",
+                 "random-vgg16@36864", "random-vgg16@73728:pe", "random-vgg16-ternary@36864"]
+FOLD_SHAPES = ("", "pe", "simd")
+TOP = "xnorflow_top"
+
+
+def sample_network(name):
+    """The sample network called ``name``, or the network file at path ``name``."""
+    return SAMPLE_NETWORKS[name]() if name in SAMPLE_NETWORKS else load_network(name)
+
+
+def sample_fold(text):
+    """``(network, target interval, shape)`` of a ``NETWORK@CYCLES[:SHAPE]`` argument."""
+    name, _, rest = text.partition("@")
+    target, _, shape = rest.partition(":")
+    if (not (name in SAMPLE_NETWORKS or name.endswith(".json")) or not target.isdigit()
+            or shape not in FOLD_SHAPES):
+        raise argparse.ArgumentTypeError(
+            f"fold {text!r}: expected NETWORK@CYCLES[:SHAPE] with NETWORK one of "
+            f"{', '.join(SAMPLE_NETWORKS)} or a network file and SHAPE one of "
+            f"{', '.join(shape for shape in FOLD_SHAPES if shape)}, e.g. random-vgg16@36864:pe")
+    return name, int(target), shape
+
+
+def shaped_fold(net, target, shape):
+    """Each layer's fold within ``target`` cycles: the cheapest by gen.resources (no
+    ``shape``), or, of the options with the fewest lanes that meet it, the one with the most PE
+    (``"pe"``) or the most SIMD (``"simd"``): samples that do not depend on the model fitted."""
+    if not shape:
+        return fold_for_interval(net, target)
+    fold = {}
+    for layer in net.compute_layers:
+        meeting = [LayerFold(pe, simd, default_fifo_depth(net, layer, pe))
+                   for pe in divisors(layer.mh) for simd in simd_choices(layer)
+                   if layer_cycles(layer, LayerFold(pe, simd)) <= target]
+        fewest = min(o.pe * o.simd for o in meeting)
+        fold[layer.name] = max((o for o in meeting if o.pe * o.simd == fewest),
+                               key=lambda o: getattr(o, shape))
+    return fold
+
+
+def stage_counts(path):
+    """Yosys' counts of each stage of the accelerator in Verilog ``path``, by stage name, each
+    with its submodules: from one run keeping the hierarchy, or in parts past
+    ``ONE_RUN_VERILOG_BYTES``."""
+    if path.stat().st_size > ONE_RUN_VERILOG_BYTES:
+        return estimate_xcup_in_parts(path, TOP, TOP)["parts"]
+    modules = estimate_xcup(path, TOP, per_module=True)["modules"]
+    prefix, stages = f"\\{TOP}.", {}
+    for module, counts in modules.items():
+        if module.startswith(prefix):
+            stages.setdefault(module[len(prefix):].split(".")[0], Counter()).update(counts)
+    return {name: dict(counts) for name, counts in stages.items()}
+
+
+def fitted_kind(stage):
+    """Which table of gen.resources prices ``stage``: a unit, a window generator or a layer's
+    output FIFO (``None``: one the model leaves out)."""
+    if stage.kind in ("mvu", "window"):
+        return stage.kind
+    return "fifo" if stage.name == f"{stage.layer}_fifo" else None
+
+
+def synthesize(folds, directory):
+    """Yosys' counts of every stage the model prices, of each ``(network name, target
+    interval, shape)``."""
     rows = []
-    for target in targets:
-        fold = fold_for_interval(net, target)
+    for network, target, shape in folds:
+        net = sample_network(network)
+        fold = shaped_fold(net, target, shape)
         graph, text = elaborate(net, fold)
-        path = Path(directory) / f"cnv-small-{target}.v"
+        path = Path(directory) / f"{net.name}-{target}-{shape}" / f"{net.name}.v"
+        path.parent.mkdir(parents=True)
         path.write_text(text)
-        modules = estimate_xcup(path, "xnorflow_top", per_module=True)["modules"]
+        counts = stage_counts(path)
+        fold_id = hashlib.sha1(json.dumps(fold_to_json(net, fold), sort_keys=True).encode())
+        label = f"{target}{':' if shape else ''}{shape} (fold {fold_id.hexdigest()[:6]})"
         for stage in graph.stages:
-            counts = modules.get(f"\\xnorflow_top.{stage.name}")
-            if counts is not None and stage.kind in ("mvu", "window"):
-                rows.append({"target": target, "stage": stage.name, "kind": stage.kind,
-                             "layer": stage.layer, "fold": asdict(fold[stage.layer]),
-                             "yosys": counts})
-                print(f"{target:>6} {stage.name:<14} Yosys {counts['lut']:>6} LUT "
-                      f"{counts['ff']:>6} FF", flush=True)
+            if fitted_kind(stage):
+                rows.append({"network": network, "fold_label": label, "stage": stage.name,
+                             "kind": fitted_kind(stage), "layer": stage.layer,
+                             "fold": asdict(fold[stage.layer]), "yosys": counts[stage.name]})
+                print(f"{network}@{label} {stage.name:<14} Yosys "
+                      f"{counts[stage.name]['lut']:>6} LUT {counts[stage.name]['ff']:>6} FF",
+                      flush=True)
     return rows
 
 
 def add_features(rows):
     """Each row's LUT and flip-flop features under the current model."""
-    layers = {layer.name: layer for layer in random_cnv_small().compute_layers}
+    nets = {name: {layer.name: layer for layer in sample_network(name).compute_layers}
+            for name in {row["network"] for row in rows}}
     for row in rows:
-        layer, fold = layers[row["layer"]], LayerFold(**row["fold"])
+        layer, fold = nets[row["network"]][row["layer"]], LayerFold(**row["fold"])
         if row["kind"] == "mvu":
             lut, ff, memories = resources.mvu_features(layer, fold)
             row["counted_ff"] = resources.mvu_counted_ff(layer, fold, memories)
-        else:
+        elif row["kind"] == "window":
             lut, ff, _ = resources.window_features(layer, fold.simd)
+            row["counted_ff"] = 0
+        else:
+            lut, ff, _ = resources.fifo_features(layer, fold)
             row["counted_ff"] = 0
         row["lut_features"], row["ff_features"] = lut, ff
     return rows
@@ -73,54 +162,113 @@ def nonnegative_least_squares(a, b):
         active = [index for index, value in zip(active, solution) if value >= 0]
 
 
-def fit(rows, kind, features_key, count_key, names):
-    """Non-negative least-squares coefficients of ``count_key`` over ``names``, less the
-    flip-flops the model counts rather than fits."""
+TABLES = {"MVU_LUT": ("mvu", "lut"), "MVU_FF": ("mvu", "ff"), "WINDOW_LUT": ("window", "lut"),
+          "WINDOW_FF": ("window", "ff"), "FIFO_LUT": ("fifo", "lut"), "FIFO_FF": ("fifo", "ff")}
+
+
+def fit(rows, kind, count):
+    """Non-negative least-squares coefficients of Yosys' ``count`` ("lut" or "ff") of the
+    ``kind`` stages in ``rows`` over their features, less the flip-flops the model counts
+    rather than fits."""
     chosen = [r for r in rows if r["kind"] == kind]
-    a = np.array([[r[features_key][n] for n in names] for r in chosen], dtype=float)
-    counted = np.array([r["counted_ff"] if count_key == "ff" else 0 for r in chosen])
-    b = np.array([r["yosys"][count_key] for r in chosen], dtype=float) - counted
-    coefficients = nonnegative_least_squares(a, b)
-    for row, predicted in zip(chosen, a @ coefficients + counted):
-        row.setdefault("model", {})[count_key] = round(float(predicted))
-    return {name: round(float(c), 3) for name, c in zip(names, coefficients)}
+    names = list(chosen[0][f"{count}_features"])
+    a = np.array([[r[f"{count}_features"][n] for n in names] for r in chosen], dtype=float)
+    b = np.array([r["yosys"][count] - (r["counted_ff"] if count == "ff" else 0)
+                  for r in chosen], dtype=float)
+    return {name: round(float(c), 3) for name, c in zip(names, nonnegative_least_squares(a, b))}
+
+
+def predict(rows, tables):
+    """Set each row's ``"model"`` counts under coefficient ``tables``."""
+    for row in rows:
+        row["model"] = {}
+        for name, coefficients in tables.items():
+            kind, count = TABLES[name]
+            if row["kind"] == kind:
+                features = row[f"{count}_features"]
+                row["model"][count] = round(sum(coefficients[n] * v for n, v in features.items())
+                                            + (row["counted_ff"] if count == "ff" else 0))
+
+
+def print_errors(rows, title):
+    """Per stage and per fold, model against Yosys; the median and largest LUT error."""
+    print(title)
+    for row in rows:
+        print(f"  {row['network']}@{row['fold_label']} {row['stage']:<14} LUT Yosys "
+              f"{row['yosys']['lut']:>6} model {row['model']['lut']:>6}   FF Yosys "
+              f"{row['yosys']['ff']:>6} model {row['model']['ff']:>6}")
+    folds = {}
+    for row in rows:
+        total = folds.setdefault((row["network"], row["fold_label"]), Counter())
+        total.update({f"{source} {count}": row[source][count]
+                      for source in ("yosys", "model") for count in ("lut", "ff")})
+    for (network, label), total in folds.items():
+        print(f"  {network}@{label}, the stages priced: LUT Yosys "
+              f"{total['yosys lut']:,} model {total['model lut']:,} "
+              f"({100 * (total['model lut'] / total['yosys lut'] - 1):+.0f}%), FF Yosys "
+              f"{total['yosys ff']:,} model {total['model ff']:,} "
+              f"({100 * (total['model ff'] / total['yosys ff'] - 1):+.0f}%)")
+    errors = [abs(row["model"]["lut"] - row["yosys"]["lut"]) / max(1, row["yosys"]["lut"])
+              for row in rows]
+    print(f"  LUT error per stage: median {100 * np.median(errors):.0f}%, "
+          f"largest {100 * max(errors):.0f}%")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.calibrate_resources",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--targets", type=int, nargs="+", default=[20000, 6000, 2000],
-                        help="target intervals (cycles per frame) of the folds synthesized")
+    parser.add_argument("--folds", type=sample_fold, nargs="*",
+                        default=[sample_fold(text) for text in DEFAULT_FOLDS],
+                        help="the folds fitted, as NETWORK@CYCLES[:SHAPE] (a sample network or "
+                             "a network file, a target interval, and pe or simd for the fold with "
+                             "the most PE or SIMD rather than the cheapest; default "
+                             f"{' '.join(DEFAULT_FOLDS)}); none: price the --held-out folds "
+                             "with gen.resources' tables as they are")
+    parser.add_argument("--held-out", type=sample_fold, nargs="+", default=[],
+                        help="folds synthesized and priced with the new tables but not fitted "
+                             "to, as NETWORK@CYCLES[:SHAPE]")
     parser.add_argument("--out", default="build/calibration")
-    parser.add_argument("--refit", metavar="JSON",
-                        help="fit again to the Yosys counts of an earlier calibration.json")
+    parser.add_argument("--refit", metavar="JSON", nargs="+",
+                        help="fit again to the Yosys counts of earlier calibration.json files "
+                             "(their fitted and held-out samples, and the --held-out folds)")
     args = parser.parse_args(argv)
-    if args.refit:
-        rows = json.loads(Path(args.refit).read_text())["samples"]
+    rows, held_out = [], []
+    for path in args.refit or []:
+        earlier = json.loads(Path(path).read_text())
+        rows += earlier["samples"]
+        held_out += earlier["held_out"]
+    with tempfile.TemporaryDirectory(prefix="xnorflow-calibrate-") as directory:
+        if not args.refit:
+            rows = synthesize(args.folds, Path(directory) / "fitted")
+        held_out += synthesize(args.held_out, Path(directory) / "held-out")
+    add_features(rows + held_out)
+    if rows:
+        tables = {name: fit(rows, kind, count) for name, (kind, count) in TABLES.items()}
+        for name, table in tables.items():
+            print(f"{name} = {table}")
     else:
-        with tempfile.TemporaryDirectory(prefix="xnorflow-calibrate-") as directory:
-            rows = synthesize(args.targets, directory)
-    add_features(rows)
-    tables = {
-        "MVU_LUT": fit(rows, "mvu", "lut_features", "lut", list(resources.MVU_LUT)),
-        "MVU_FF": fit(rows, "mvu", "ff_features", "ff", list(resources.MVU_FF)),
-        "WINDOW_LUT": fit(rows, "window", "lut_features", "lut", list(resources.WINDOW_LUT)),
-        "WINDOW_FF": fit(rows, "window", "ff_features", "ff", list(resources.WINDOW_FF)),
-    }
-    for name, table in tables.items():
-        print(f"{name} = {table}")
-    errors = []
-    for row in rows:
-        errors.append(abs(row["model"]["lut"] - row["yosys"]["lut"]) / row["yosys"]["lut"])
-        print(f"{row['target']:>6} {row['stage']:<14} LUT Yosys {row['yosys']['lut']:>6} model "
-              f"{row['model']['lut']:>6}   FF Yosys {row['yosys']['ff']:>6} model "
-              f"{row['model']['ff']:>6}")
-    print(f"LUT error per stage: median {100 * np.median(errors):.0f}%, "
-          f"largest {100 * max(errors):.0f}%")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "calibration.json").write_text(json.dumps({"tables": tables, "samples": rows},
-                                                     indent=2) + "\n")
+        tables = {name: getattr(resources, name) for name in TABLES}
+    predict(rows + held_out, tables)
+    if rows:
+        print_errors(rows, "Fitted samples:")
+    if held_out:
+        print_errors(held_out, "Held out:")
+    write_counts(Path(args.out) / "calibration.json", tables, rows, held_out)
+
+
+MEASURED = ("network", "fold_label", "stage", "kind", "layer", "fold", "yosys")
+
+
+def write_counts(path, tables, rows, held_out):
+    """The tables and the Yosys counts of the fitted and held-out stages (what ``--refit``
+    reads), written whole or not at all."""
+    def measured(chosen):
+        return [{key: row[key] for key in MEASURED} for row in chosen]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps({"tables": tables, "samples": measured(rows),
+                                   "held_out": measured(held_out)}, indent=1) + "\n")
+    partial.replace(path)
 
 
 if __name__ == "__main__":

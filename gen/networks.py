@@ -60,15 +60,21 @@ def random_network(name, input_shape, layer_specs, *, input_bits=8, table=None, 
     return net
 
 
-def random_cnv_small(seed=0):
-    """CNV's topology at a quarter of its width, CIFAR-10-shaped input (32x32x3 bytes)."""
-    return random_network(
-        "random-cnv-small", (32, 32, 3),
-        [("conv", 16, 3, 0), ("conv", 16, 3, 0), ("pool", 2),
-         ("conv", 32, 3, 0), ("conv", 32, 3, 0), ("pool", 2),
-         ("conv", 64, 3, 0), ("conv", 64, 3, 0),
-         ("dense", 128), ("dense", 10)],
-        table=cifar_input_table(), seed=seed)
+def random_cnv_small(seed=0, ternary=False):
+    """CNV's topology at a quarter of its width, CIFAR-10-shaped input (32x32x3 bytes); with
+    ``ternary``, every layer but the last gives ternary outputs."""
+    specs = [("conv", 16, 3, 0), ("conv", 16, 3, 0), ("pool", 2),
+             ("conv", 32, 3, 0), ("conv", 32, 3, 0), ("pool", 2),
+             ("conv", 64, 3, 0), ("conv", 64, 3, 0),
+             ("dense", 128), ("dense", 10)]
+    return random_network("random-cnv-small" + "-ternary" * ternary, (32, 32, 3), specs,
+                          table=cifar_input_table(), seed=seed,
+                          ternary=_thresholded(specs) if ternary else ())
+
+
+def _thresholded(specs):
+    """Indices of the compute layers in ``specs`` that end in thresholds: all but the last."""
+    return [i for i, spec in enumerate(specs[:-1]) if spec[0] != "pool"]
 
 
 def random_cnv(seed=0):
@@ -81,3 +87,17 @@ def random_cnv(seed=0):
          ("conv", 256, 3, 0), ("conv", 256, 3, 0),
          ("dense", 512), ("dense", 512), ("dense", 10)],
         table=cifar_input_table(), seed=seed, calibration_images=8)
+
+
+def random_vgg16(seed=0, ternary=False):
+    """B-VGG16's topology (13 padded 3x3 convs 2x64, 2x128, 3x256, 3x512, 3x512, a max-pool
+    after each stack, dense 1024, 10), CIFAR-10-shaped input, random weights: units of up to
+    1,024 outputs and 4,608 inputs, for the resource model's calibration; with ``ternary``,
+    every layer but the last gives ternary outputs."""
+    specs = []
+    for channels, count in ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)):
+        specs += [("conv", channels, 3, 1)] * count + [("pool", 2)]
+    specs += [("dense", 1024), ("dense", 10)]
+    return random_network("random-vgg16" + "-ternary" * ternary, (32, 32, 3), specs,
+                          table=cifar_input_table(), seed=seed, calibration_images=4,
+                          ternary=_thresholded(specs) if ternary else ())

@@ -14,27 +14,32 @@ from amaranth import Shape
 from hw.mvu import weight_bank_words
 
 # Coefficients fitted by `python -m benchmarks.calibrate_resources` (Yosys 0.70, classic ABC) to
-# the 28 units and windows of random-cnv-small at three folds: median LUT error 9%, largest 40%;
-# units' flip-flops median 6% (docs/performance.md). The weight banks' registers and multiplexers
-# and the skid register are counted, not fitted. No ternary unit was sampled: a ternary lane is
-# taken as two binary ones (two popcounts).
-MVU_LUT = {"lanes_binary": 1.684, "lanes_ternary": 3.368, "lanes_int8": 9.739,
-           "memory_luts": 1.079, "compare_bits": 1.738, "const": 90.911}
-MVU_FF = {"lanes": 0.861, "acc_bits": 6.08, "input_bits": 5.263, "const": 8.56}
-WINDOW_LUT = {"lane_bits": 0.0, "register_bits": 0.719, "const": 103.958}
-WINDOW_FF = {"register_bits": 1.634, "lane_bits": 0.0, "const": 60.825}
+# the units, windows and output FIFOs of random-cnv-small and random-vgg16, binary and ternary,
+# at 13 folds, some the model's choice and some not (docs/performance.md): the stages priced
+# within -8% to +14% of Yosys' LUTs per fold; the trained CNV at four folds not fitted to within
+# +2% to +5%. The weight banks' registers and multiplexers and the skid register are counted,
+# not fitted.
+MVU_LUT = {"lanes_binary": 2.379, "lanes_ternary": 3.161, "lanes_int8": 11.223,
+           "memory_luts": 1.208, "compare_bits": 0.918, "const": 51.201}
+MVU_FF = {"lanes": 2.805, "acc_bits": 0.933, "input_bits": 3.405, "const": 140.801}
+WINDOW_LUT = {"lane_bits": 0.685, "register_bits": 0.366, "memory_luts": 1.43, "const": 63.711}
+WINDOW_FF = {"lane_bits": 1.765, "register_bits": 0.413, "const": 53.307}
+FIFO_LUT = {"address_bits": 4.663, "memory_luts": 1.056, "const": 0.0}
+FIFO_FF = {"address_bits": 2.309, "word_bits": 0.982, "const": 0.16}
 # What Yosys' memory_libmap pays for each way to build a memory (Yosys 0.70 with the libraries
 # boards/yosys.py gives synth_xilinx -family xcup); it takes the cheapest, logic on a tie. A
 # block RAM costs the same at any width: (BRAM36 it counts for, cost, address bits at width 1),
 # data widths 9, 18, ... including parity. A LUT-RAM cell costs 16 scaled by the bits of it used:
-# (words, bits) of a RAM32M16 and a RAM64M8. A ROM as logic costs 1/64 a bit, truncated; a ROM
-# never goes into LUT RAM. A memory deeper than a cell adds half a point per read-data bit per
-# extra cell in depth (the multiplexer) and, when written, half a point per cell (the decoder).
+# (words, bits) of a RAM32M16 and a RAM64M8, 8 LUTs each. A ROM as logic costs 1/64 a bit,
+# truncated; a ROM never goes into LUT RAM. A memory deeper than a cell adds half a point per
+# read-data bit per extra cell in depth (the multiplexer) and, when written, half a point per
+# cell (the decoder).
 BLOCK_RAMS = ((0.5, 129, 14), (1.0, 257, 15))
 BLOCK_RAM_WIDTHS = (1, 2, 4, 9, 18, 36, 72)
 BLOCK_RAM_MIN_WORDS = 512
 LUT_RAM_COST = 16
 LUT_RAM_CELLS = ((32, 14), (64, 7))
+LUT_RAM_CELL_LUTS = 8
 ROM_LOGIC_COST = 1 / 64
 MUX_COST = 0.5
 
@@ -56,15 +61,19 @@ class Resources:
 def memory(width, depth, *, rom=False):
     """A ``width``-bit x ``depth``-word memory (a ``rom`` if never written) as Yosys maps it for
     UltraScale+: two words or fewer are logic; otherwise block RAM where memory_libmap finds it
-    cheaper than LUT RAM (a ROM: than logic), else LUTs, about one per bit column per 64 words
-    (LUT RAM, or logic and wide multiplexers for a ROM)."""
+    cheaper than LUT RAM (a ROM: than logic), else LUTs: a ROM as logic and wide multiplexers,
+    about one per bit column per 64 words; a written memory in the LUT-RAM cells it costs
+    least in, 8 LUTs each."""
     if depth <= 2:
         return Resources()
     block_cost, bram36 = _block_ram(width, depth, rom)
-    lut_cost = int(ROM_LOGIC_COST * width * depth) if rom else _lut_ram_cost(width, depth)
+    if rom:
+        lut_cost, luts = int(ROM_LOGIC_COST * width * depth), width * math.ceil(depth / 64)
+    else:
+        lut_cost, luts = _lut_ram(width, depth)
     if block_cost < lut_cost:
         return Resources(bram36=bram36)
-    return Resources(lut=width * math.ceil(depth / 64))
+    return Resources(lut=luts)
 
 
 def _block_ram(width, depth, rom):
@@ -79,13 +88,15 @@ def _block_ram(width, depth, rom):
     return min(builds)
 
 
-def _lut_ram_cost(width, depth):
-    """memory_libmap's cost of the cheapest LUT-RAM build of a written memory."""
-    costs = []
+def _lut_ram(width, depth):
+    """``(memory_libmap cost, LUTs)`` of the cheapest LUT-RAM build of a written memory: its
+    cells sit side by side in width and in depth (Yosys packs no two depths in one cell)."""
+    builds = []
     for words, bits in LUT_RAM_CELLS:
         deep, _, mux = _cells(width, depth, words, bits, rom=False)
-        costs.append(LUT_RAM_COST * deep * width / bits + mux)
-    return min(costs)
+        cost = LUT_RAM_COST * deep * width / bits + mux
+        builds.append((cost, LUT_RAM_CELL_LUTS * deep * math.ceil(width / bits)))
+    return min(builds)
 
 
 def _cells(width, depth, words, bits, rom):
@@ -174,20 +185,31 @@ def window_features(layer, simd):
         memories, registers = memory(simd * bits, rows * w * c // simd), 0
     else:  # ParallelWindow: k-1 rows of pixels and a k x k register window
         memories, registers = memory((k - 1) * c * bits, w + 2 * layer.pad), k * k * c * bits
-    features = {"lane_bits": simd * bits, "register_bits": registers, "const": 1}
-    return features, dict(features), memories
+    ff = {"lane_bits": simd * bits, "register_bits": registers, "const": 1}
+    return {**ff, "memory_luts": memories.lut}, ff, memories
 
 
 def window_resources(layer, simd):
     """The window generator of conv ``layer`` emitting ``simd``-lane words."""
     lut, ff, memories = window_features(layer, simd)
-    return Resources(_linear(WINDOW_LUT, lut), _linear(WINDOW_FF, ff)) + memories
+    return Resources(_linear(WINDOW_LUT, lut), _linear(WINDOW_FF, ff), memories.bram36)
+
+
+def fifo_features(layer, fold):
+    """``(LUT features, flip-flop features, memory)`` of the FIFO after ``layer``:
+    ``fifo_depth`` words of ``pe`` output elements, addressed by its pointers and level."""
+    bits = output_word_bits(layer, fold)
+    buffer = memory(bits, fold.fifo_depth)
+    address = Shape.cast(range(fold.fifo_depth + 1)).width
+    lut = {"address_bits": address, "memory_luts": buffer.lut, "const": 1}
+    ff = {"address_bits": address, "word_bits": bits, "const": 1}
+    return lut, ff, buffer
 
 
 def fifo_resources(layer, fold):
-    """The FIFO after ``layer``: ``fifo_depth`` words of ``pe`` output elements."""
-    bits = output_word_bits(layer, fold)
-    return memory(bits, fold.fifo_depth) + Resources(lut=20, ff=2 * bits + 20)
+    """The FIFO after ``layer``."""
+    lut, ff, buffer = fifo_features(layer, fold)
+    return Resources(_linear(FIFO_LUT, lut), _linear(FIFO_FF, ff), buffer.bram36)
 
 
 def layer_resources(layer, fold):

@@ -1,0 +1,96 @@
+"""The resource model's calibration: the fit recovers a linear model, samples are named clearly."""
+import argparse
+import json
+from dataclasses import asdict
+
+import pytest
+
+from benchmarks.calibrate_resources import fit, main, predict, sample_fold, shaped_fold
+from gen import resources
+from gen.fold import LayerFold, divisors, fold_for_interval, layer_cycles, simd_choices
+from gen.networks import random_cnv_small
+
+
+def test_fit_recovers_the_coefficients_that_made_the_counts():
+    truth = {"lanes_binary": 1.5, "memory_luts": 1.0, "const": 90.0}
+    rows = []
+    for lanes, memory_luts in [(16, 0), (64, 32), (128, 0), (576, 96), (32, 8)]:
+        features = {"lanes_binary": lanes, "memory_luts": memory_luts, "const": 1}
+        lut = sum(truth[name] * value for name, value in features.items())
+        rows.append({"kind": "mvu", "lut_features": features, "counted_ff": 0,
+                     "yosys": {"lut": lut}})
+    rows.append({"kind": "window", "lut_features": {"const": 1}, "counted_ff": 0,
+                 "yosys": {"lut": 1_000}})
+    table = fit(rows, "mvu", "lut")
+    assert table == pytest.approx(truth)
+    predict(rows, {"MVU_LUT": table})
+    assert [row["model"].get("lut") for row in rows[:-1]] == [
+        round(row["yosys"]["lut"]) for row in rows[:-1]]
+
+
+def test_fit_keeps_coefficients_non_negative():
+    rows = [{"kind": "fifo", "counted_ff": 0, "yosys": {"lut": 40 - 2 * bits},
+             "lut_features": {"address_bits": bits, "const": 1}} for bits in (2, 4, 8, 12)]
+    table = fit(rows, "fifo", "lut")
+    assert table["address_bits"] == 0 and table["const"] > 0
+
+
+def test_flip_flops_the_model_counts_are_not_fitted():
+    rows = [{"kind": "mvu", "counted_ff": counted, "yosys": {"ff": 10 + 3 * acc + counted},
+             "ff_features": {"acc_bits": acc, "const": 1}}
+            for acc, counted in [(8, 100), (12, 0), (20, 40)]]
+    assert fit(rows, "mvu", "ff") == pytest.approx({"acc_bits": 3.0, "const": 10.0})
+
+
+@pytest.mark.parametrize("text", ["random-vgg16", "random-vgg16@fast", "vgg16@36864",
+                                  "random-vgg16@36864:wide"])
+def test_a_bad_fold_names_itself_and_what_is_accepted(text):
+    with pytest.raises(argparse.ArgumentTypeError, match=f"fold '{text}'.*NETWORK@CYCLES"):
+        sample_fold(text)
+
+
+def test_a_fold_names_a_sample_network_or_a_network_file_and_a_shape():
+    assert sample_fold("random-vgg16@36864") == ("random-vgg16", 36864, "")
+    assert sample_fold("out/vgg16.json@73728:simd") == ("out/vgg16.json", 73728, "simd")
+
+
+@pytest.mark.parametrize("shape", ["pe", "simd"])
+def test_shaped_folds_meet_the_target_with_the_fewest_lanes(shape):
+    net = random_cnv_small()
+    fold = shaped_fold(net, 6000, shape)
+    for layer in net.compute_layers:
+        chosen = fold[layer.name]
+        assert layer_cycles(layer, chosen) <= 6000
+        rivals = [(pe, simd) for pe in divisors(layer.mh) for simd in simd_choices(layer)
+                  if layer_cycles(layer, LayerFold(pe, simd)) <= 6000]
+        assert chosen.pe * chosen.simd == min(pe * simd for pe, simd in rivals)
+        extreme = max(value for pe, simd in rivals if pe * simd == chosen.pe * chosen.simd
+                      for value in [pe if shape == "pe" else simd])
+        assert getattr(chosen, shape) == extreme
+
+
+def test_refit_reads_earlier_counts_and_writes_only_the_measured(tmp_path):
+    """A refit fits every table to the counts of an earlier run and writes back only what was
+    measured (the features and predictions are recomputed from the model on each run)."""
+    net = random_cnv_small()
+    rows = []
+    for label, fold in [("20000", fold_for_interval(net, 20000)),
+                        ("6000:pe", shaped_fold(net, 6000, "pe"))]:
+        for layer in net.compute_layers:
+            priced = {"mvu": resources.mvu_resources(layer, fold[layer.name]),
+                      "fifo": resources.fifo_resources(layer, fold[layer.name])}
+            if layer.kind == "conv":
+                priced["window"] = resources.window_resources(layer, fold[layer.name].simd)
+            rows += [{"network": "random-cnv-small", "fold_label": label,
+                      "stage": f"{layer.name}_{kind}", "kind": kind, "layer": layer.name,
+                      "fold": asdict(fold[layer.name]),
+                      "yosys": {"lut": round(r.lut), "ff": round(r.ff)}}
+                     for kind, r in priced.items()]
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps({"tables": {}, "samples": rows, "held_out": []}))
+    main(["--refit", str(earlier), "--out", str(tmp_path / "new")])
+    written = json.loads((tmp_path / "new" / "calibration.json").read_text())
+    assert written["samples"] == rows and written["held_out"] == []
+    assert set(written["tables"]) == {"MVU_LUT", "MVU_FF", "WINDOW_LUT", "WINDOW_FF",
+                                      "FIFO_LUT", "FIFO_FF"}
+    assert not list((tmp_path / "new").glob("*.partial"))
