@@ -4,8 +4,9 @@
 
 ``--method`` picks the training method (``model.methods``: ste, xnor, ubq, dualpath; see
 docs/methods.md). Adam with a per-step cosine learning-rate schedule (linear warm-up over the
-first 5% of the first epoch's steps), cross-entropy, latent weights clamped to [-1, 1] after each step (binary models),
-random crop (4 pixels of zero padding) + horizontal flip for CIFAR-10. ``--bf16`` (bfloat16
+first 5% of the first epoch's steps), cross-entropy (``--loss sqr-hinge``: Brevitas' squared
+hinge), latent weights clamped to [-1, 1] after each step (binary models), random crop (4 pixels
+of zero padding) + horizontal flip for CIFAR-10. ``--bf16`` (bfloat16
 autocast) and ``--compile`` (torch.compile) speed up the training forward pass only. Every epoch appends one JSON
 line to ``OUT/log.jsonl`` and rewrites ``OUT/checkpoint.pt`` (tensors and plain values only: it
 loads with ``torch.load(..., weights_only=True)``); ``--resume`` continues from it. At the end a
@@ -28,6 +29,23 @@ CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
 SUMMARY = "summary.json"
 DEFAULT_LR = {"binary": 0.005, "fp32": 0.001}
+LOSSES = ("ce", "sqr-hinge")
+
+
+def squared_hinge(logits, labels):
+    """Brevitas' (BNN-PYNQ's) ``SqrHingeLoss``: the mean over scores of max(0, 1 - s*t)^2, with
+    targets t = +1 for the true class and -1 for the others."""
+    import torch
+
+    targets = 2 * torch.nn.functional.one_hot(labels, logits.shape[1]).to(logits.dtype) - 1
+    return torch.clamp(1 - logits * targets, min=0).square().mean()
+
+
+def loss_function(name):
+    """The training loss called ``name`` (one of ``LOSSES``)."""
+    import torch
+
+    return torch.nn.CrossEntropyLoss() if name == "ce" else squared_hinge
 
 
 class TrainError(ValueError):
@@ -50,6 +68,8 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--precision", choices=list(PRECISIONS), default="binary")
+    parser.add_argument("--loss", choices=LOSSES, default="ce",
+                        help="cross-entropy (default) or Brevitas' squared hinge loss")
     parser.add_argument("--method", choices=list(METHODS), default="ste",
                         help="training method of a binary model (default ste; docs/methods.md)")
     parser.add_argument("--limit-train", type=int,
@@ -213,7 +233,7 @@ def train(args):
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     augment = args.dataset == "cifar10" and not args.no_augment
     config = {"arch": args.arch, "dataset": args.dataset, "precision": args.precision,
-              "method": args.method,
+              "method": args.method, "loss": args.loss,
               "classes": classes, "seed": args.seed, "batch_size": args.batch_size,
               "lr": args.lr, "limit_train": args.limit_train, "augment": augment,
               "bf16": args.bf16, "compile": args.compile}
@@ -228,8 +248,9 @@ def train(args):
         except Exception as error:      # torch raises many kinds for a bad file
             raise TrainError(f"--resume: {ckpt_path} is not a readable checkpoint "
                              f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
-        for key in ("arch", "dataset", "precision", "method", "classes"):
-            if state["config"].get(key, "ste" if key == "method" else None) != config[key]:
+        for key in ("arch", "dataset", "precision", "method", "loss", "classes"):
+            # checkpoints from before --method and --loss trained with ste and cross-entropy
+            if state["config"].get(key, {"method": "ste", "loss": "ce"}.get(key)) != config[key]:
                 raise TrainError(f"--resume: {ckpt_path} was trained with {key}={state['config'].get(key)!r}, "
                                  f"not {config[key]!r}")
         start_epoch, history = int(state["epoch"]), list(state["history"])
@@ -253,7 +274,7 @@ def train(args):
     steps = _steps_per_epoch(n, args.batch_size)
     total = steps * args.epochs
     warmup = max(1, int(0.05 * steps)) if args.epochs else 1
-    loss_fn = torch.nn.CrossEntropyLoss()
+    loss_fn = loss_function(args.loss)
     forward = torch.compile(model) if args.compile else model
 
     top_ks = (1, min(5, classes))

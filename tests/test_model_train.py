@@ -216,6 +216,24 @@ def test_limit_takes_a_fixed_random_subset():
     assert subset(images, labels, None)[0] is images
 
 
+def test_squared_hinge_is_brevitas_sqr_hinge_loss():
+    logits = torch.tensor([[2.0, -0.5, 0.3], [0.0, 0.0, 0.0]])
+    labels = torch.tensor([0, 2])
+    # margins 1 - s*t: [-1, 0.5, 1.3] (targets +1, -1, -1) and [1, 1, 1]
+    assert train.squared_hinge(logits, labels).item() == pytest.approx((0.25 + 1.69 + 3) / 6)
+
+
+def test_sqr_hinge_training_exports_and_refuses_a_cross_entropy_resume(tmp_path, capsys):
+    data = _mnist_idx(tmp_path / "mnist")
+    common = ["--arch", "tiny-mlp", "--dataset", "mnist", "--data", str(data), "--epochs", "1"]
+    assert train.main(common + ["--out", str(tmp_path / "hinge"), "--loss", "sqr-hinge"]) == 0
+    summary = json.loads((tmp_path / "hinge" / "summary.json").read_text())
+    assert summary["config"]["loss"] == "sqr-hinge"
+    assert summary["export"]["check"]["agree"] == summary["test_images"]
+    assert train.main(common + ["--out", str(tmp_path / "hinge"), "--resume"]) == 2
+    assert "trained with loss='sqr-hinge', not 'ce'" in capsys.readouterr().err
+
+
 def test_lr_schedule():
     lrs = [train.lr_at(step, 100, 0.01, 5) for step in range(100)]
     assert lrs[4] == pytest.approx(0.01) and max(lrs) == pytest.approx(0.01)
