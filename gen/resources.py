@@ -16,8 +16,8 @@ from hw.mvu import weight_bank_words
 # Coefficients fitted by `python -m benchmarks.calibrate_resources` (Yosys 0.70, classic ABC) to
 # the units, windows and output FIFOs of random-cnv-small and random-vgg16, binary and ternary,
 # at 13 folds, some the model's choice and some not (docs/performance.md): the stages priced
-# within -8% to +14% of Yosys' LUTs per fold; the trained CNV at four folds not fitted to within
-# +2% to +5%. The weight banks' registers and multiplexers and the skid register are counted,
+# within -8% to +14% of Yosys' LUTs per fold; the trained CNV at five folds not fitted to within
+# +2% to +6%. The weight banks' registers and multiplexers and the skid register are counted,
 # not fitted.
 MVU_LUT = {"lanes_binary": 2.379, "lanes_ternary": 3.161, "lanes_int8": 11.223,
            "memory_luts": 1.208, "compare_bits": 0.918, "const": 51.201}
