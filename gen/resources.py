@@ -185,8 +185,8 @@ def window_features(layer, simd):
         memories, registers = memory(simd * bits, rows * w * c // simd), 0
     else:  # ParallelWindow: k-1 rows of pixels and a k x k register window
         memories, registers = memory((k - 1) * c * bits, w + 2 * layer.pad), k * k * c * bits
-    ff = {"lane_bits": simd * bits, "register_bits": registers, "const": 1}
-    return {**ff, "memory_luts": memories.lut}, ff, memories
+    features = {"lane_bits": simd * bits, "register_bits": registers, "const": 1}
+    return {**features, "memory_luts": memories.lut}, features, memories
 
 
 def window_resources(layer, simd):
