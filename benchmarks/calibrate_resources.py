@@ -58,11 +58,11 @@ def sample_fold(text):
     """``(network, target interval, shape)`` of a ``NETWORK@CYCLES[:SHAPE]`` argument."""
     name, _, rest = text.partition("@")
     target, _, shape = rest.partition(":")
-    if (not (name in SAMPLE_NETWORKS or name.endswith(".json")) or not target.isdigit()
-            or shape not in FOLD_SHAPES):
+    if (not (name in SAMPLE_NETWORKS or name.endswith(".json") and Path(name).is_file())
+            or not target.isdigit() or shape not in FOLD_SHAPES):
         raise argparse.ArgumentTypeError(
             f"fold {text!r}: expected NETWORK@CYCLES[:SHAPE] with NETWORK one of "
-            f"{', '.join(SAMPLE_NETWORKS)} or a network file and SHAPE one of "
+            f"{', '.join(SAMPLE_NETWORKS)} or an existing network file and SHAPE one of "
             f"{', '.join(shape for shape in FOLD_SHAPES if shape)}, e.g. random-vgg16@36864:pe")
     return name, int(target), shape
 

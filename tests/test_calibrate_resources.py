@@ -8,7 +8,7 @@ import pytest
 from benchmarks.calibrate_resources import fit, main, predict, sample_fold, shaped_fold
 from gen import resources
 from gen.fold import LayerFold, divisors, fold_for_interval, layer_cycles, simd_choices
-from gen.networks import random_cnv_small
+from gen.networks import DEFAULT_NETWORK, random_cnv_small
 
 
 def test_fit_recovers_the_coefficients_that_made_the_counts():
@@ -43,7 +43,7 @@ def test_flip_flops_the_model_counts_are_not_fitted():
 
 
 @pytest.mark.parametrize("text", ["random-vgg16", "random-vgg16@fast", "vgg16@36864",
-                                  "random-vgg16@36864:wide"])
+                                  "random-vgg16@36864:wide", "missing/vgg16.json@73728"])
 def test_a_bad_fold_names_itself_and_what_is_accepted(text):
     with pytest.raises(argparse.ArgumentTypeError, match=f"fold '{text}'.*NETWORK@CYCLES"):
         sample_fold(text)
@@ -51,7 +51,8 @@ def test_a_bad_fold_names_itself_and_what_is_accepted(text):
 
 def test_a_fold_names_a_sample_network_or_a_network_file_and_a_shape():
     assert sample_fold("random-vgg16@36864") == ("random-vgg16", 36864, "")
-    assert sample_fold("out/vgg16.json@73728:simd") == ("out/vgg16.json", 73728, "simd")
+    shipped = str(DEFAULT_NETWORK)
+    assert sample_fold(f"{shipped}@9408:simd") == (shipped, 9408, "simd")
 
 
 @pytest.mark.parametrize("shape", ["pe", "simd"])
