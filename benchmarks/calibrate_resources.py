@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from boards.yosys import ONE_RUN_VERILOG_BYTES, estimate_xcup, estimate_xcup_in_parts
+from boards.yosys import (ONE_RUN_VERILOG_BYTES, counts_by_instance, estimate_xcup,
+                          estimate_xcup_in_parts)
 from gen import resources
 from gen.build import elaborate
-from gen.fold import (LayerFold, default_fifo_depth, divisors, fold_for_interval, fold_to_json,
-                      layer_cycles, simd_choices)
+from gen.fold import LayerFold, fold_for_interval, fold_options, fold_to_json, layer_cycles
 from gen.ir import load_network
 from gen.networks import random_cnv_small, random_vgg16
 
@@ -75,9 +75,7 @@ def shaped_fold(net, target, shape):
         return fold_for_interval(net, target)
     fold = {}
     for layer in net.compute_layers:
-        meeting = [LayerFold(pe, simd, default_fifo_depth(net, layer, pe))
-                   for pe in divisors(layer.mh) for simd in simd_choices(layer)
-                   if layer_cycles(layer, LayerFold(pe, simd)) <= target]
+        meeting = [o for o in fold_options(net, layer) if layer_cycles(layer, o) <= target]
         fewest = min(o.pe * o.simd for o in meeting)
         fold[layer.name] = max((o for o in meeting if o.pe * o.simd == fewest),
                                key=lambda o: getattr(o, shape))
@@ -90,12 +88,7 @@ def stage_counts(path):
     ``ONE_RUN_VERILOG_BYTES``."""
     if path.stat().st_size > ONE_RUN_VERILOG_BYTES:
         return estimate_xcup_in_parts(path, TOP, TOP)["parts"]
-    modules = estimate_xcup(path, TOP, per_module=True)["modules"]
-    prefix, stages = f"\\{TOP}.", {}
-    for module, counts in modules.items():
-        if module.startswith(prefix):
-            stages.setdefault(module[len(prefix):].split(".")[0], Counter()).update(counts)
-    return {name: dict(counts) for name, counts in stages.items()}
+    return counts_by_instance(estimate_xcup(path, TOP, per_module=True)["modules"], TOP)
 
 
 def fitted_kind(stage):
@@ -166,6 +159,11 @@ TABLES = {"MVU_LUT": ("mvu", "lut"), "MVU_FF": ("mvu", "ff"), "WINDOW_LUT": ("wi
           "WINDOW_FF": ("window", "ff"), "FIFO_LUT": ("fifo", "lut"), "FIFO_FF": ("fifo", "ff")}
 
 
+def counted(row, count):
+    """What the model counts rather than fits of ``row``'s ``count``: its counted flip-flops."""
+    return row["counted_ff"] if count == "ff" else 0
+
+
 def fit(rows, kind, count):
     """Non-negative least-squares coefficients of Yosys' ``count`` ("lut" or "ff") of the
     ``kind`` stages in ``rows`` over their features, less the flip-flops the model counts
@@ -173,8 +171,7 @@ def fit(rows, kind, count):
     chosen = [r for r in rows if r["kind"] == kind]
     names = list(chosen[0][f"{count}_features"])
     a = np.array([[r[f"{count}_features"][n] for n in names] for r in chosen], dtype=float)
-    b = np.array([r["yosys"][count] - (r["counted_ff"] if count == "ff" else 0)
-                  for r in chosen], dtype=float)
+    b = np.array([r["yosys"][count] - counted(r, count) for r in chosen], dtype=float)
     return {name: round(float(c), 3) for name, c in zip(names, nonnegative_least_squares(a, b))}
 
 
@@ -187,7 +184,7 @@ def predict(rows, tables):
             if row["kind"] == kind:
                 features = row[f"{count}_features"]
                 row["model"][count] = round(sum(coefficients[n] * v for n, v in features.items())
-                                            + (row["counted_ff"] if count == "ff" else 0))
+                                            + counted(row, count))
 
 
 def print_errors(rows, title):

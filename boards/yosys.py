@@ -115,6 +115,16 @@ def estimate_xcup(verilog_path, top, *, per_module=False, timeout=3600):
     return estimate
 
 
+def counts_by_instance(modules, top):
+    """The counts of each instance directly under module ``top``, each with its submodules',
+    from ``estimate_xcup(..., per_module=True)["modules"]`` (one entry per module path)."""
+    prefix, instances = f"\\{top}.", {}
+    for module, counts in modules.items():
+        if module.startswith(prefix):
+            instances.setdefault(module[len(prefix):].split(".")[0], Counter()).update(counts)
+    return {name: dict(counts) for name, counts in instances.items()}
+
+
 def estimate_xcup_any_size(verilog_path, top, split_at, *, timeout=3600):
     """``estimate_xcup`` of Verilog up to ``ONE_RUN_VERILOG_BYTES``, ``estimate_xcup_in_parts``
     cut at module ``split_at`` past it."""

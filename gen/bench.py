@@ -48,15 +48,14 @@ def bench_folds(net, *, clock_mhz, fps_targets=DEFAULT_FPS, lut_budget=XCZU7EV_L
 def _synthesize(graph, text, directory, timeout):
     """Yosys' per-layer counts (LUT, FF, BRAM36) and the sum over all modules, from one
     hierarchical run of at most ``timeout`` seconds."""
-    from boards.yosys import estimate_xcup
+    from boards.yosys import counts_by_instance, estimate_xcup
 
     path = Path(directory) / "top.v"
     path.write_text(text)
     estimate = estimate_xcup(path, "xnorflow_top", per_module=True, timeout=timeout)
     stage_layer = {stage.name: stage.layer for stage in graph.stages}
     per_layer = {}
-    for module, counts in estimate["modules"].items():
-        stage = module.lstrip("\\").split(".")[1] if "." in module else None
+    for stage, counts in counts_by_instance(estimate["modules"], "xnorflow_top").items():
         layer = stage_layer.get(stage)
         if layer is not None:
             totals = per_layer.setdefault(layer, {"lut": 0, "ff": 0, "bram36": 0})

@@ -112,10 +112,16 @@ def default_fifo_depth(net, layer, pe):
     return max(MIN_FIFO_DEPTH, consumer.kernel * pooling * row_words)
 
 
+def fold_options(net, layer):
+    """Every fold the hardware accepts for compute ``layer``: each PE dividing MH with each SIMD
+    of ``simd_choices``, with its default FIFO depth."""
+    return [LayerFold(pe, simd, default_fifo_depth(net, layer, pe))
+            for pe in divisors(layer.mh) for simd in simd_choices(layer)]
+
+
 def cheapest_fold(net, layer, target_cycles):
     """The fold with the fewest estimated LUTs that meets ``target_cycles`` (else the fastest)."""
-    options = [LayerFold(pe, simd, default_fifo_depth(net, layer, pe))
-               for pe in divisors(layer.mh) for simd in simd_choices(layer)]
+    options = fold_options(net, layer)
     meeting = [o for o in options if layer_cycles(layer, o) <= target_cycles]
     if meeting:
         return min(meeting, key=lambda o: (layer_luts(layer, o), -o.simd))
@@ -124,8 +130,8 @@ def cheapest_fold(net, layer, target_cycles):
 
 def fastest_interval(net):
     """The smallest interval any fold reaches: each layer at its fastest fold."""
-    return max(min(layer_cycles(layer, LayerFold(pe, simd)) for pe in divisors(layer.mh)
-                   for simd in simd_choices(layer)) for layer in net.compute_layers)
+    return max(min(layer_cycles(layer, option) for option in fold_options(net, layer))
+               for layer in net.compute_layers)
 
 
 def default_target_cycles(net):

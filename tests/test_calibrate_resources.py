@@ -6,6 +6,7 @@ from dataclasses import asdict
 import pytest
 
 from benchmarks.calibrate_resources import fit, main, predict, sample_fold, shaped_fold
+from boards.yosys import counts_by_instance
 from gen import resources
 from gen.fold import LayerFold, divisors, fold_for_interval, layer_cycles, simd_choices
 from gen.networks import DEFAULT_NETWORK, random_cnv_small
@@ -95,3 +96,11 @@ def test_refit_reads_earlier_counts_and_writes_only_the_measured(tmp_path):
     assert set(written["tables"]) == {"MVU_LUT", "MVU_FF", "WINDOW_LUT", "WINDOW_FF",
                                       "FIFO_LUT", "FIFO_FF"}
     assert not list((tmp_path / "new").glob("*.partial"))
+
+
+def test_counts_by_instance_sums_each_stage_with_its_submodules():
+    modules = {"xnorflow_top": {"lut": 1}, "\\xnorflow_top.conv0_fifo": {"lut": 20, "ff": 2},
+               "\\xnorflow_top.conv0_fifo.buffer": {"lut": 8, "ff": 1},
+               "\\xnorflow_top.conv0_mvu": {"lut": 300, "ff": 90}}
+    assert counts_by_instance(modules, "xnorflow_top") == {
+        "conv0_fifo": {"lut": 28, "ff": 3}, "conv0_mvu": {"lut": 300, "ff": 90}}
