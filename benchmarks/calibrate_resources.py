@@ -8,19 +8,18 @@ Builds each sample network (random weights) at each fold (``DEFAULT_FOLDS``: ran
 CNV's topology at a quarter width, and random-vgg16, B-VGG16's, binary and ternary, at folds the
 model chooses and at folds it does not) and has Yosys count every stage: one run keeping the
 hierarchy, or in parts where the Verilog is too big for one. Each coefficient table of
-gen.resources is fitted by non-negative least squares to the per-stage counts of the
-matrix-vector units, window generators and output FIFOs; the ``--held-out`` folds are
-synthesized too and priced with the new tables, not fitted to (``--refit`` reuses the counts of
-earlier runs). Prints the new tables and, per stage and per fold, model against Yosys; writes
-the counts and tables to ``DIR/calibration.json``. Paste the printed tables into
-gen/resources.py.
+gen.resources is fitted by non-negative least squares to the per-stage counts of its kind of
+stage (matrix-vector units, window generators, FIFOs, pools, width converters, the input map,
+the label); the ``--held-out`` folds are synthesized too and priced with the new tables, not
+fitted to (``--refit`` reuses the counts and folds of earlier runs). Prints the new tables and,
+per stage and per fold, model against Yosys; writes the counts, folds and tables to
+``DIR/calibration.json``. Paste the printed tables into gen/resources.py.
 """
 import argparse
 import hashlib
 import json
 import tempfile
 from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ from boards.yosys import (ONE_RUN_VERILOG_BYTES, counts_by_instance, estimate_xc
 from gen import resources
 from gen.build import elaborate
 from gen.fold import LayerFold, fold_for_interval, fold_options, fold_to_json, layer_cycles
+from gen.graph import build_graph
 from gen.ir import load_network
 from gen.networks import random_cnv_small, random_vgg16
 
@@ -44,7 +44,8 @@ DEFAULT_FOLDS = ["random-cnv-small@20000", "random-cnv-small@6000", "random-cnv-
                  "random-cnv-small@20000:pe", "random-cnv-small@2000:pe",
                  "random-cnv-small@6000:simd", "random-cnv-small-ternary@20000",
                  "random-cnv-small-ternary@2000", "random-cnv-small-ternary@6000:pe",
-                 "random-vgg16@36864", "random-vgg16@73728:pe", "random-vgg16-ternary@36864"]
+                 "random-vgg16@36864", "random-vgg16@73728:pe", "random-vgg16-ternary@36864",
+                 "random-vgg16-ternary@73728:simd"]
 FOLD_SHAPES = ("", "pe", "simd")
 TOP = "xnorflow_top"
 
@@ -91,18 +92,10 @@ def stage_counts(path):
     return counts_by_instance(estimate_xcup(path, TOP, per_module=True)["modules"], TOP)
 
 
-def fitted_kind(stage):
-    """Which table of gen.resources prices ``stage``: a unit, a window generator or a layer's
-    output FIFO (``None``: one the model leaves out)."""
-    if stage.kind in ("mvu", "window"):
-        return stage.kind
-    return "fifo" if stage.name == f"{stage.layer}_fifo" else None
-
-
 def synthesize(folds, directory):
-    """Yosys' counts of every stage the model prices, of each ``(network name, target
-    interval, shape)``."""
-    rows = []
+    """Yosys' counts of every stage of each ``(network name, target interval, shape)``: the
+    rows, and each fold by its label."""
+    rows, fold_by_label = [], {}
     for network, target, shape in folds:
         net = sample_network(network)
         fold = shaped_fold(net, target, shape)
@@ -111,35 +104,38 @@ def synthesize(folds, directory):
         path.parent.mkdir(parents=True)
         path.write_text(text)
         counts = stage_counts(path)
-        fold_id = hashlib.sha1(json.dumps(fold_to_json(net, fold), sort_keys=True).encode())
-        label = f"{target}{':' if shape else ''}{shape} (fold {fold_id.hexdigest()[:6]})"
+        as_json = fold_to_json(net, fold)["layers"]
+        fold_id = hashlib.sha1(json.dumps(as_json, sort_keys=True).encode()).hexdigest()[:6]
+        label = f"{target}{':' if shape else ''}{shape} (fold {fold_id})"
+        fold_by_label[f"{network}@{label}"] = as_json
         for stage in graph.stages:
-            if fitted_kind(stage):
-                rows.append({"network": network, "fold_label": label, "stage": stage.name,
-                             "kind": fitted_kind(stage), "layer": stage.layer,
-                             "fold": asdict(fold[stage.layer]), "yosys": counts[stage.name]})
-                print(f"{network}@{label} {stage.name:<14} Yosys "
-                      f"{counts[stage.name]['lut']:>6} LUT {counts[stage.name]['ff']:>6} FF",
-                      flush=True)
-    return rows
+            if stage.name not in counts:  # nothing left of it after synthesis
+                print(f"{network}@{label} {stage.name:<14} no cells", flush=True)
+                continue
+            rows.append({"network": network, "fold_label": label, "stage": stage.name,
+                         "kind": stage.kind, "layer": stage.layer, "yosys": counts[stage.name]})
+            print(f"{network}@{label} {stage.name:<14} Yosys "
+                  f"{counts[stage.name]['lut']:>6} LUT {counts[stage.name]['ff']:>6} FF",
+                  flush=True)
+    return rows, fold_by_label
 
 
-def add_features(rows):
-    """Each row's LUT and flip-flop features under the current model."""
-    nets = {name: {layer.name: layer for layer in sample_network(name).compute_layers}
-            for name in {row["network"] for row in rows}}
+def add_features(rows, folds):
+    """Each row's LUT and flip-flop features and counted flip-flops under the current model,
+    from its stage in the hardware graph of its fold (``folds``: by ``network@fold label``)."""
+    graphs = {}
     for row in rows:
-        layer, fold = nets[row["network"]][row["layer"]], LayerFold(**row["fold"])
-        if row["kind"] == "mvu":
-            lut, ff, memories = resources.mvu_features(layer, fold)
-            row["counted_ff"] = resources.mvu_counted_ff(layer, fold, memories)
-        elif row["kind"] == "window":
-            lut, ff, _ = resources.window_features(layer, fold.simd)
-            row["counted_ff"] = 0
-        else:
-            lut, ff, _ = resources.fifo_features(layer, fold)
-            row["counted_ff"] = 0
-        row["lut_features"], row["ff_features"] = lut, ff
+        key = f"{row['network']}@{row['fold_label']}"
+        if key not in graphs:
+            net = sample_network(row["network"])
+            graph = build_graph(net, {name: LayerFold(**layer_fold)
+                                      for name, layer_fold in folds[key].items()})
+            graphs[key] = (graph, {stage.name: stage for stage in graph.stages},
+                           {layer.name: layer for layer in net.layers})
+        graph, stages, layers = graphs[key]
+        lut, ff, _, counted_ff = resources.stage_features(
+            stages[row["stage"]], layers[row["layer"]], graph.fold.get(row["layer"]))
+        row["lut_features"], row["ff_features"], row["counted_ff"] = lut, ff, counted_ff
     return rows
 
 
@@ -155,8 +151,9 @@ def nonnegative_least_squares(a, b):
         active = [index for index, value in zip(active, solution) if value >= 0]
 
 
-TABLES = {"MVU_LUT": ("mvu", "lut"), "MVU_FF": ("mvu", "ff"), "WINDOW_LUT": ("window", "lut"),
-          "WINDOW_FF": ("window", "ff"), "FIFO_LUT": ("fifo", "lut"), "FIFO_FF": ("fifo", "ff")}
+# gen.resources' coefficient tables by name, e.g. MVU_LUT: (stage kind, count).
+TABLES = {f"{kind.upper()}_{count.upper()}": (kind, count)
+          for kind in resources.STAGE_TABLES for count in ("lut", "ff")}
 
 
 def counted(row, count):
@@ -229,18 +226,28 @@ def main(argv=None):
                         help="fit again to the Yosys counts of earlier calibration.json files "
                              "(their fitted and held-out samples, and the --held-out folds)")
     args = parser.parse_args(argv)
-    rows, held_out = [], []
+    rows, held_out, folds = [], [], {}
     for path in args.refit or []:
-        earlier = json.loads(Path(path).read_text())
-        rows += earlier["samples"]
-        held_out += earlier["held_out"]
+        try:
+            earlier = json.loads(Path(path).read_text())
+            rows += earlier["samples"]
+            held_out += earlier["held_out"]
+            folds.update(earlier["folds"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            parser.error(f"--refit {path}: expected a calibration.json written by this "
+                         f"command, with samples, held_out and folds ({error})")
+    out = Path(args.out) / "calibration.json"
     with tempfile.TemporaryDirectory(prefix="xnorflow-calibrate-") as directory:
         if not args.refit:
-            rows = synthesize(args.folds, Path(directory) / "fitted")
-        held_out += synthesize(args.held_out, Path(directory) / "held-out")
-    add_features(rows + held_out)
+            rows, folds = synthesize(args.folds, Path(directory) / "fitted")
+        more_rows, more_folds = synthesize(args.held_out, Path(directory) / "held-out")
+    held_out += more_rows
+    folds.update(more_folds)
+    write_counts(out, None, rows, held_out, folds)  # the Yosys counts are kept whatever follows
+    add_features(rows + held_out, folds)
     if rows:
-        tables = {name: fit(rows, kind, count) for name, (kind, count) in TABLES.items()}
+        tables = {name: fit(rows, kind, count) if any(row["kind"] == kind for row in rows)
+                  else getattr(resources, name) for name, (kind, count) in TABLES.items()}
         for name, table in tables.items():
             print(f"{name} = {table}")
     else:
@@ -250,20 +257,20 @@ def main(argv=None):
         print_errors(rows, "Fitted samples:")
     if held_out:
         print_errors(held_out, "Held out:")
-    write_counts(Path(args.out) / "calibration.json", tables, rows, held_out)
+    write_counts(out, tables, rows, held_out, folds)
 
 
-MEASURED = ("network", "fold_label", "stage", "kind", "layer", "fold", "yosys")
+MEASURED = ("network", "fold_label", "stage", "kind", "layer", "yosys")
 
 
-def write_counts(path, tables, rows, held_out):
-    """The tables and the Yosys counts of the fitted and held-out stages (what ``--refit``
-    reads), written whole or not at all."""
+def write_counts(path, tables, rows, held_out, folds):
+    """The tables, the Yosys counts of the fitted and held-out stages and their folds (what
+    ``--refit`` reads), written whole or not at all."""
     def measured(chosen):
         return [{key: row[key] for key in MEASURED} for row in chosen]
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps({"tables": tables, "samples": measured(rows),
+    partial.write_text(json.dumps({"tables": tables, "folds": folds, "samples": measured(rows),
                                    "held_out": measured(held_out)}, indent=1) + "\n")
     partial.replace(path)
 

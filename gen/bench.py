@@ -18,7 +18,7 @@ import numpy as np
 from boards import BuildError
 from gen.fold import (LayerFold, default_fifo_depth, fold_for_interval, fold_for_luts,
                       target_interval)
-from gen.resources import network_resources
+from gen.resources import graph_resources
 
 # FINN's finn-examples CNV-W1A1 folding (PE, SIMD) by compute layer: 32,768 cycles per frame.
 # Its last layer has PE 4 over 10 classes padded to 12; we take 5, the nearest divisor of 10.
@@ -74,7 +74,7 @@ def measure_fold(net, fold, *, clock_mhz, synth=True, sim=True, layer_sims=False
     started = time.perf_counter()
     graph, text = elaborate(net, fold)
     generator_seconds = time.perf_counter() - started
-    model = network_resources(net, fold)
+    model = graph_resources(graph)
     layers = []
     for layer in net.compute_layers:
         layers.append({"name": layer.name, "pe": fold[layer.name].pe,

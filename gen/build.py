@@ -26,7 +26,7 @@ from gen.fold import (default_fold, fold_for_interval, fold_for_luts, load_fold,
 from gen.graph import build_graph
 from gen.ir import save_network
 from gen.report import build_report
-from gen.resources import network_resources
+from gen.resources import graph_resources
 from gen.top import Accelerator
 
 TOP_NAME = "xnorflow_top"
@@ -134,7 +134,7 @@ def check_block_ram_model(net, fold, target_spec, part):
 
     if block_rams(part) is None:
         return
-    needed = network_resources(net, fold)["total"].bram36
+    needed = graph_resources(build_graph(net, fold))["total"].bram36
     if holds(part):
         return
     roomy = [f"--board {board.name} ({block_rams(board.default_part)})"

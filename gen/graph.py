@@ -1,16 +1,19 @@
+# amaranth: UnusedElaboratable=no
 """Network + fold → hardware graph: the chain of components, their streams and their cycle counts.
 
 Each network layer becomes one or more stages (window generator + matrix-vector unit for a conv);
 width converters go wherever one stage's lanes differ from the next one's, and a FIFO follows every
 compute layer. The graph knows each stage's expected cycles per frame, so the report and the
-simulation compare against the same model.
+simulation compare against the same model. A graph built only to be priced or reported is never
+elaborated; the linter comment above keeps Amaranth from warning of its unused components.
 """
 import math
 from dataclasses import dataclass, field
 
 from amaranth import signed, unsigned
 
-from gen.fold import MIN_FIFO_DEPTH, check_layer_fold, mvu_cycles, window_cycles
+from gen.fold import (MIN_FIFO_DEPTH, check_layer_fold, has_window_queue, mvu_cycles,
+                      window_cycles, window_queue_depth)
 from gen.ir import ComputeLayer, LabelLayer, PoolLayer
 from hw.label import LabelSelect
 from hw.mvu import MatrixVectorUnit
@@ -96,21 +99,6 @@ def _since_last_unit(stages):
     return stages[units[-1] + 1:] if units else stages
 
 
-def _window_queue(window, passes, feed_cycles):
-    """FIFO words after a ``ParallelWindow`` whose unit spends ``passes`` clocks per word.
-
-    Between frames the generator refills its first ``kernel - 1`` rows, fed at the pace of the
-    stages before it (``feed_cycles`` per frame, a pooling layer's input rate for instance);
-    the windows queued here keep the unit busy meanwhile. (Without the queue a hand-written net
-    lost 3.6%; sized for the generator alone, the default network lost 13% behind a pool.)
-    """
-    padded = (window.height + 2 * window.pad) * (window.width + 2 * window.pad)
-    refill = math.ceil(feed_cycles * window.frame_gap / padded)
-    per_window = passes * window.words_per_window
-    words = (math.ceil(refill / per_window) + 1) * window.words_per_window
-    return words + MIN_FIFO_DEPTH
-
-
 def input_lanes(layer, layer_fold):
     """Lanes a compute layer takes: its SIMD, or one whole pixel for a ``ParallelWindow``."""
     if layer.kind == "conv":
@@ -159,12 +147,11 @@ def build_graph(net, fold):
                                       pad_value=first_pad if layer.in_bits == 8 else 0)
                 add(f"{layer.name}_window", "window", layer.name, window,
                     window_cycles(layer, layer_fold.simd))
-                passes = layer.mh // layer_fold.pe
-                if window_class is ParallelWindow and passes > 1:
+                if has_window_queue(layer, layer_fold):
                     feed_cycles = max(s.cycles for s in _since_last_unit(graph.stages[:-1]))
                     add(f"{layer.name}_windows", "fifo", layer.name,
                         StreamFifo(elem_shape=elem_shape, lanes=layer_fold.simd,
-                                   depth=_window_queue(window, passes, feed_cycles)),
+                                   depth=window_queue_depth(layer, layer_fold, feed_cycles)),
                         layer.out_pixels * window.words_per_window)
             elif layer is not net.layers[0]:
                 # The unit takes a vector only during its first output pass, at a word a clock;

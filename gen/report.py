@@ -1,10 +1,12 @@
-"""The build report: per layer shapes, folding and expected cycles; the network's interval."""
+"""The build report: per layer shapes, folding, expected cycles and the resource model's
+estimate; the network's interval."""
 import math
 
 from gen.ir import ComputeLayer
+from gen.resources import graph_resources
 
 
-def layer_entry(graph, layer):
+def layer_entry(graph, layer, estimate):
     entry = {"name": layer.name, "kind": layer.kind, "in_shape": list(layer.in_shape),
              "out_shape": list(layer.out_shape),
              "expected_cycles": graph.layer_cycles(layer.name)}
@@ -16,6 +18,7 @@ def layer_entry(graph, layer):
             entry.update(kernel=layer.kernel, pad=layer.pad)
     entry["stages"] = [{"name": s.name, "kind": s.kind, "cycles": s.cycles}
                        for s in graph.stages if s.layer == layer.name]
+    entry["resource_model"] = estimate.as_dict()
     return entry
 
 
@@ -23,18 +26,20 @@ def build_report(graph, *, clock_mhz, extra=None):
     """A JSON-serialisable report of ``graph`` at ``clock_mhz``."""
     net = graph.network
     interval = graph.interval
+    estimate = graph_resources(graph)
     report = {
         "network": net.name,
         "description": net.description,
         "input_shape": list(net.input.shape),
         "input_bits": net.input.bits,
         "classes": net.classes,
-        "layers": [layer_entry(graph, layer) for layer in net.layers],
+        "layers": [layer_entry(graph, layer, estimate[layer.name]) for layer in net.layers],
         "interval_cycles": interval,
         "bottleneck": max(graph.stages, key=lambda s: s.cycles).name,
         "clock_mhz": clock_mhz,
         "frames_per_second": clock_mhz * 1e6 / interval,
         "binary_macs_per_frame": sum(l.out_pixels * l.mh * l.mw for l in net.compute_layers),
+        "resource_model": estimate["total"].as_dict(),
     }
     report.update(extra or {})
     return report
@@ -42,15 +47,20 @@ def build_report(graph, *, clock_mhz, extra=None):
 
 def format_report(report):
     """The report as a text table for the terminal."""
-    lines = [f"{'layer':<12}{'kind':<9}{'in':>14}{'out':>14}{'PE':>5}{'SIMD':>6}{'cycles':>10}"]
+    lines = [f"{'layer':<12}{'kind':<9}{'in':>14}{'out':>14}{'PE':>5}{'SIMD':>6}{'cycles':>10}"
+             f"{'LUTs':>9}"]
     for entry in report["layers"]:
         shape = lambda s: "x".join(map(str, s))
         lines.append(f"{entry['name']:<12}{entry['kind']:<9}{shape(entry['in_shape']):>14}"
                      f"{shape(entry['out_shape']):>14}{entry.get('pe', ''):>5}"
-                     f"{entry.get('simd', ''):>6}{entry['expected_cycles']:>10}")
+                     f"{entry.get('simd', ''):>6}{entry['expected_cycles']:>10}"
+                     f"{entry['resource_model']['lut']:>9,}")
     lines.append(f"interval: {report['interval_cycles']} cycles/frame (bottleneck "
                  f"{report['bottleneck']}); {report['frames_per_second']:,.0f} frames/s at "
                  f"{report['clock_mhz']:g} MHz")
+    model = report["resource_model"]
+    lines.append(f"resource model (UltraScale+, fitted to Yosys): {model['lut']:,} LUTs, "
+                 f"{model['ff']:,} FFs, {model['bram36']:g} BRAM36")
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
-"""Resource model: LUTs, flip-flops and 36 Kb block RAMs of each layer on UltraScale+.
+"""Resource model: LUTs, flip-flops and 36 Kb block RAMs of each stage of an accelerator on
+UltraScale+.
 
 Every stage's count is a linear function of a few features of its geometry (lanes, accumulator
 bits, memory shape). The coefficients are least-squares fits to Yosys ``synth_xilinx -family
@@ -12,20 +13,33 @@ from dataclasses import dataclass
 from amaranth import Shape
 
 from hw.mvu import weight_bank_words
+from hw.stream import elem_width
 
 # Coefficients fitted by `python -m benchmarks.calibrate_resources` (Yosys 0.70, classic ABC) to
-# the units, windows and output FIFOs of random-cnv-small and random-vgg16, binary and ternary,
-# at 13 folds, some the model's choice and some not (docs/performance.md): the stages priced
-# within -8% to +14% of Yosys' LUTs per fold; the trained CNV at five folds not fitted to within
-# +2% to +6%. The weight banks' registers and multiplexers and the skid register are counted,
-# not fitted.
-MVU_LUT = {"lanes_binary": 2.379, "lanes_ternary": 3.161, "lanes_int8": 11.223,
-           "memory_luts": 1.208, "compare_bits": 0.918, "const": 51.201}
-MVU_FF = {"lanes": 2.805, "acc_bits": 0.933, "input_bits": 3.405, "const": 140.801}
-WINDOW_LUT = {"lane_bits": 0.685, "register_bits": 0.366, "memory_luts": 1.43, "const": 63.711}
-WINDOW_FF = {"lane_bits": 1.765, "register_bits": 0.413, "const": 53.307}
-FIFO_LUT = {"address_bits": 4.663, "memory_luts": 1.056, "const": 0.0}
-FIFO_FF = {"address_bits": 2.309, "word_bits": 0.982, "const": 0.16}
+# every stage of random-cnv-small and random-vgg16, binary and ternary, at 13 folds, some the
+# model's choice and some not (docs/performance.md): within -8% to +6% of Yosys' LUTs per fold;
+# the trained CNV at folds not fitted to within -2%. A table per kind of stage, by
+# ``gen.graph.Stage.kind``. The weight banks' registers and multiplexers and the skid register
+# are counted, not fitted.
+MVU_LUT = {"lanes_binary": 1.937, "lanes_ternary": 3.123, "lanes_int8": 11.04,
+           "memory_luts": 1.204, "compare_bits": 0.958, "const": 69.775}
+MVU_FF = {"lanes": 3.183, "acc_bits": 0.902, "input_bits": 3.038, "const": 119.14}
+WINDOW_LUT = {"lane_bits": 0.739, "register_bits": 0.41, "const": 64.647, "memory_luts": 1.361}
+WINDOW_FF = {"lane_bits": 1.921, "register_bits": 0.909, "const": 12.912}
+FIFO_LUT = {"address_bits": 4.716, "memory_luts": 1.051, "const": 0.0}
+FIFO_FF = {"address_bits": 1.386, "word_bits": 0.886, "const": 6.609}
+POOL_LUT = {"lane_bits": 2.422, "memory_luts": 0.498, "const": 40.33}
+POOL_FF = {"lane_bits": 1.959, "const": 26.791}
+WIDTH_LUT = {"up_bits": 0.011, "down_bits": 1.01, "const": 5.671}
+WIDTH_FF = {"register_bits": 1.01, "const": 2.991}
+MAP_LUT = {"memory_luts": 0.341, "const": 0.004}
+MAP_FF = {"lane_bits": 1.04, "const": 0.043}
+LABEL_LUT = {"kept_bits": 1.667, "lane_bits": 0.0, "const": 8.667}
+LABEL_FF = {"kept_bits": 1.0, "lane_bits": 0.0, "const": 9.0}
+STAGE_TABLES = {"mvu": (MVU_LUT, MVU_FF), "window": (WINDOW_LUT, WINDOW_FF),
+                "fifo": (FIFO_LUT, FIFO_FF), "pool": (POOL_LUT, POOL_FF),
+                "width": (WIDTH_LUT, WIDTH_FF), "map": (MAP_LUT, MAP_FF),
+                "label": (LABEL_LUT, LABEL_FF)}
 # What Yosys' memory_libmap pays for each way to build a memory (Yosys 0.70 with the libraries
 # boards/yosys.py gives synth_xilinx -family xcup); it takes the cheapest, logic on a tie. A
 # block RAM costs the same at any width: (BRAM36 it counts for, cost, address bits at width 1),
@@ -156,6 +170,12 @@ def _linear(coefficients, features):
     return sum(coefficients[name] * value for name, value in features.items())
 
 
+def _priced(kind, lut, ff, memories, counted_ff=0):
+    """A ``kind`` stage's Resources from its features under ``STAGE_TABLES``."""
+    lut_table, ff_table = STAGE_TABLES[kind]
+    return Resources(_linear(lut_table, lut), _linear(ff_table, ff) + counted_ff, memories.bram36)
+
+
 def output_word_bits(layer, fold):
     """Bits of one output word of ``layer``'s unit: ``pe`` output elements."""
     return fold.pe * (layer.out_bits or accumulator_bits(layer))
@@ -170,9 +190,7 @@ def mvu_counted_ff(layer, fold, memories):
 def mvu_resources(layer, fold):
     """The matrix-vector unit of ``layer`` under ``fold``."""
     lut, ff, memories = mvu_features(layer, fold)
-    return Resources(_linear(MVU_LUT, lut),
-                     _linear(MVU_FF, ff) + mvu_counted_ff(layer, fold, memories),
-                     memories.bram36)
+    return _priced("mvu", lut, ff, memories, mvu_counted_ff(layer, fold, memories))
 
 
 def window_features(layer, simd):
@@ -191,25 +209,107 @@ def window_features(layer, simd):
 
 def window_resources(layer, simd):
     """The window generator of conv ``layer`` emitting ``simd``-lane words."""
-    lut, ff, memories = window_features(layer, simd)
-    return Resources(_linear(WINDOW_LUT, lut), _linear(WINDOW_FF, ff), memories.bram36)
+    return _priced("window", *window_features(layer, simd))
+
+
+def stream_fifo_features(word_bits, depth):
+    """``(LUT features, flip-flop features, memory)`` of a ``StreamFifo`` of ``depth`` words of
+    ``word_bits`` bits, addressed by its pointers and level."""
+    buffer = memory(word_bits, depth)
+    address = Shape.cast(range(depth + 1)).width
+    lut = {"address_bits": address, "memory_luts": buffer.lut, "const": 1}
+    ff = {"address_bits": address, "word_bits": word_bits, "const": 1}
+    return lut, ff, buffer
+
+
+def fifo_words_resources(word_bits, depth):
+    """A ``StreamFifo`` of ``depth`` words of ``word_bits`` bits."""
+    return _priced("fifo", *stream_fifo_features(word_bits, depth))
 
 
 def fifo_features(layer, fold):
-    """``(LUT features, flip-flop features, memory)`` of the FIFO after ``layer``:
-    ``fifo_depth`` words of ``pe`` output elements, addressed by its pointers and level."""
-    bits = output_word_bits(layer, fold)
-    buffer = memory(bits, fold.fifo_depth)
-    address = Shape.cast(range(fold.fifo_depth + 1)).width
-    lut = {"address_bits": address, "memory_luts": buffer.lut, "const": 1}
-    ff = {"address_bits": address, "word_bits": bits, "const": 1}
-    return lut, ff, buffer
+    """The features of the FIFO after ``layer``: ``fifo_depth`` words of ``pe`` output
+    elements."""
+    return stream_fifo_features(output_word_bits(layer, fold), fold.fifo_depth)
 
 
 def fifo_resources(layer, fold):
     """The FIFO after ``layer``."""
-    lut, ff, buffer = fifo_features(layer, fold)
-    return Resources(_linear(FIFO_LUT, lut), _linear(FIFO_FF, ff), buffer.bram36)
+    return _priced("fifo", *fifo_features(layer, fold))
+
+
+def pool_features(pool):
+    """Features of a ``MaxPool``: its lanes' maximum and the row of partial maxima it keeps."""
+    lane_bits = pool.simd * pool.elem_shape.width
+    partial = memory(lane_bits, pool.out_width * pool.channels // pool.simd)
+    return ({"lane_bits": lane_bits, "memory_luts": partial.lut, "const": 1},
+            {"lane_bits": lane_bits, "const": 1}, partial)
+
+
+def width_features(converter):
+    """Features of a ``WidthConverter``: the register it shifts words in to (up to more lanes),
+    the one it loads or shifts words out of (down to fewer, a multiplexer per bit), or both (up
+    to the lanes' least common multiple and down again)."""
+    in_lanes, out_lanes = converter.in_lanes, converter.out_lanes
+    register_bits = math.lcm(in_lanes, out_lanes) * elem_width(converter.elem_shape)
+    divides = in_lanes % out_lanes == 0 or out_lanes % in_lanes == 0
+    up, down = int(out_lanes > in_lanes or not divides), int(in_lanes > out_lanes or not divides)
+    lut = {"up_bits": up * register_bits, "down_bits": down * register_bits, "const": up + down}
+    ff = {"register_bits": (up + down) * register_bits, "const": up + down}
+    return lut, ff, Resources()
+
+
+def map_features(lane_map):
+    """Features of a ``LaneMap``: a ROM per lane, whose data registers are the output."""
+    out_bits = lane_map.out_shape.width
+    roms = memory(out_bits, len(lane_map.table), rom=True)
+    lut = {"memory_luts": lane_map.lanes * roms.lut, "const": 1}
+    ff = {"lane_bits": lane_map.lanes * out_bits, "const": 1}
+    return lut, ff, Resources(bram36=lane_map.lanes * roms.bram36)
+
+
+def label_features(label):
+    """Features of a ``LabelSelect``: a comparator and a register per kept score, and the
+    multiplexer over the lanes of a word."""
+    score_bits = Shape.cast(label.elem_shape).width + 1
+    features = {"kept_bits": label.top_k * (score_bits + label.index_shape.width),
+                "lane_bits": (label.lanes - 1) * score_bits, "const": 1}
+    return features, features, Resources()
+
+
+COMPONENT_FEATURES = {"pool": pool_features, "width": width_features, "map": map_features,
+                      "label": label_features,
+                      "fifo": lambda fifo: stream_fifo_features(
+                          fifo.lanes * elem_width(fifo.elem_shape), fifo.depth)}
+
+
+def stage_features(stage, layer, fold):
+    """``(LUT features, flip-flop features, memories, counted flip-flops)`` of one stage of a
+    hardware graph (``gen.graph.Stage``) implementing ``layer`` under its ``fold``."""
+    if stage.kind == "mvu":
+        lut, ff, memories = mvu_features(layer, fold)
+        return lut, ff, memories, mvu_counted_ff(layer, fold, memories)
+    if stage.kind == "window":
+        return (*window_features(layer, fold.simd), 0)
+    return (*COMPONENT_FEATURES[stage.kind](stage.component), 0)
+
+
+def stage_resources(stage, layer, fold):
+    """One stage of a hardware graph, as ``stage_features``."""
+    return _priced(stage.kind, *stage_features(stage, layer, fold))
+
+
+def graph_resources(graph):
+    """``{layer name: Resources}`` of every stage of a hardware graph (``gen.graph``), each
+    stage under the layer it belongs to (a width converter: the layer it feeds), plus
+    ``"total"``: the whole accelerator."""
+    layers = {layer.name: layer for layer in graph.network.layers}
+    per_layer = {}
+    for stage in graph.stages:
+        cost = stage_resources(stage, layers[stage.layer], graph.fold.get(stage.layer))
+        per_layer[stage.layer] = per_layer.get(stage.layer, Resources()) + cost
+    per_layer["total"] = sum(per_layer.values(), Resources())
+    return per_layer
 
 
 def layer_resources(layer, fold):
@@ -222,15 +322,3 @@ def layer_resources(layer, fold):
 
 def layer_luts(layer, fold):
     return layer_resources(layer, fold).lut
-
-
-def network_resources(net, fold):
-    """``{layer name: Resources}`` for the compute layers, plus ``"total"``."""
-    per_layer = {layer.name: layer_resources(layer, fold[layer.name])
-                 for layer in net.compute_layers}
-    per_layer["total"] = sum(per_layer.values(), Resources())
-    return per_layer
-
-
-def network_luts(net, fold):
-    return network_resources(net, fold)["total"].lut

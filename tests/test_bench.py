@@ -2,8 +2,6 @@
 per-stage Fmax (benchmarks.stage_fmax)."""
 import json
 
-import pytest
-
 from gen.bench import finn_fold, run_bench, summary_line
 from gen.fold import fold_for_interval, layer_cycles
 from gen.graph import build_graph
@@ -65,7 +63,6 @@ def test_a_layer_alone_takes_its_modelled_cycles():
     assert measure_layer_cycles(graph, conv.name) == graph.layer_cycles(conv.name)
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")  # stages left out
 def test_stage_fmax_places_the_chosen_stages_alone():
     from benchmarks.stage_fmax import stage_fmax
 

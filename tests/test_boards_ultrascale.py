@@ -148,11 +148,11 @@ def test_a_yosys_out_of_webassembly_memory_says_how_to_build_anyway():
 
 
 def test_weights_far_past_the_parts_block_rams_stop_before_any_verilog(tmp_path):
-    # 18.9 M weight bits: the resource model puts them at 550.5 BRAM36, the xczu7ev has 312.
+    # 18.9 M weight bits: the resource model puts the accelerator at 551 BRAM36, the xczu7ev 312.
     net = random_network("wide-mlp", (16, 16, 2), [("dense", 4096), ("dense", 4096),
                                                    ("dense", 10)], calibration_images=4)
     with pytest.raises(BuildError, match=r"^the design does not fit xczu7ev-ffvc1156-2-e: the "
-                                         r"resource model puts it at 550.5 36 Kb block RAMs, the "
+                                         r"resource model puts it at 551 36 Kb block RAMs, the "
                                          r"part has 312; accepted: a part with more, --board "
                                          r"zcu102 \(912\)$"):
         build(net, tmp_path / "out", target="ultrascale", estimate=False)

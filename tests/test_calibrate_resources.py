@@ -1,14 +1,15 @@
 """The resource model's calibration: the fit recovers a linear model, samples are named clearly."""
 import argparse
 import json
-from dataclasses import asdict
 
 import pytest
 
 from benchmarks.calibrate_resources import fit, main, predict, sample_fold, shaped_fold
 from boards.yosys import counts_by_instance
 from gen import resources
-from gen.fold import LayerFold, divisors, fold_for_interval, layer_cycles, simd_choices
+from gen.fold import (LayerFold, divisors, fold_for_interval, fold_to_json, layer_cycles,
+                      simd_choices)
+from gen.graph import build_graph
 from gen.networks import DEFAULT_NETWORK, random_cnv_small
 
 
@@ -75,27 +76,40 @@ def test_refit_reads_earlier_counts_and_writes_only_the_measured(tmp_path):
     """A refit fits every table to the counts of an earlier run and writes back only what was
     measured (the features and predictions are recomputed from the model on each run)."""
     net = random_cnv_small()
-    rows = []
+    rows, folds = [], {}
     for label, fold in [("20000", fold_for_interval(net, 20000)),
                         ("6000:pe", shaped_fold(net, 6000, "pe"))]:
-        for layer in net.compute_layers:
-            priced = {"mvu": resources.mvu_resources(layer, fold[layer.name]),
-                      "fifo": resources.fifo_resources(layer, fold[layer.name])}
-            if layer.kind == "conv":
-                priced["window"] = resources.window_resources(layer, fold[layer.name].simd)
-            rows += [{"network": "random-cnv-small", "fold_label": label,
-                      "stage": f"{layer.name}_{kind}", "kind": kind, "layer": layer.name,
-                      "fold": asdict(fold[layer.name]),
-                      "yosys": {"lut": round(r.lut), "ff": round(r.ff)}}
-                     for kind, r in priced.items()]
+        folds[f"random-cnv-small@{label}"] = fold_to_json(net, fold)["layers"]
+        layers = {layer.name: layer for layer in net.layers}
+        for stage in build_graph(net, fold).stages:
+            priced = resources.stage_resources(stage, layers[stage.layer], fold.get(stage.layer))
+            rows.append({"network": "random-cnv-small", "fold_label": label,
+                         "stage": stage.name, "kind": stage.kind, "layer": stage.layer,
+                         "yosys": {"lut": round(priced.lut), "ff": round(priced.ff)}})
+    assert {row["kind"] for row in rows} == set(resources.STAGE_TABLES)
     earlier = tmp_path / "earlier.json"
-    earlier.write_text(json.dumps({"tables": {}, "samples": rows, "held_out": []}))
+    earlier.write_text(json.dumps({"tables": {}, "folds": folds, "samples": rows,
+                                   "held_out": []}))
     main(["--refit", str(earlier), "--out", str(tmp_path / "new")])
     written = json.loads((tmp_path / "new" / "calibration.json").read_text())
     assert written["samples"] == rows and written["held_out"] == []
-    assert set(written["tables"]) == {"MVU_LUT", "MVU_FF", "WINDOW_LUT", "WINDOW_FF",
-                                      "FIFO_LUT", "FIFO_FF"}
+    assert written["folds"] == folds
+    assert set(written["tables"]) == {f"{kind.upper()}_{count}" for kind in resources.STAGE_TABLES
+                                      for count in ("LUT", "FF")}
     assert not list((tmp_path / "new").glob("*.partial"))
+
+
+@pytest.mark.parametrize("text", [None, "not json", '{"samples": []}'])
+def test_a_refit_of_a_file_it_did_not_write_is_refused_in_one_line(tmp_path, capsys, text):
+    path = tmp_path / "calibration.json"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(SystemExit):
+        main(["--refit", str(path), "--out", str(tmp_path / "new")])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"python -m benchmarks.calibrate_resources: error: --refit {path}: "
+                            "expected a calibration.json")
+    assert not (tmp_path / "new").exists()
 
 
 def test_counts_by_instance_sums_each_stage_with_its_submodules():

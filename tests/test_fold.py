@@ -4,13 +4,14 @@ import json
 import pytest
 
 from gen.fold import (FoldError, LayerFold, check_layer_fold, default_fifo_depth, default_fold,
-                      default_target_cycles, divisors, fastest_interval, fold_for_interval, fold_for_luts, layer_cycles,
-                      load_fold, mvu_cycles, save_fold, simd_choices, target_interval,
-                      window_cycles)
+                      default_target_cycles, divisors, estimated_luts, fastest_interval,
+                      fold_for_interval, fold_for_luts, fold_luts, has_window_queue,
+                      layer_cycles, load_fold, mvu_cycles, save_fold, simd_choices,
+                      target_interval, window_cycles, window_queue_depth)
 from gen.graph import build_graph
 from gen.ir import load_network
 from gen.networks import DEFAULT_NETWORK, random_cnv_small
-from gen.resources import layer_luts, network_luts
+from gen.resources import layer_luts
 from tests.handmade import write_tiny_network
 
 
@@ -59,9 +60,26 @@ def test_frame_rate_targets_are_met_by_the_cheapest_fold(fps):
     for layer in net.compute_layers:  # no cheaper option of a layer meets the target
         options = [LayerFold(pe, simd, default_fifo_depth(net, layer, pe))
                    for pe in divisors(layer.mh) for simd in simd_choices(layer)]
-        cheaper = [option for option in options if layer_luts(layer, option)
-                   < layer_luts(layer, fold[layer.name])]
+        cheaper = [option for option in options if fold_luts(layer, option, target)
+                   < fold_luts(layer, fold[layer.name], target)]
         assert all(layer_cycles(layer, option) > target for option in cheaper)
+
+
+def test_a_parallel_window_is_priced_with_the_queue_after_it():
+    """The chooser prices a ParallelWindow's queue as the graph builds it, fed at the target
+    pace at most: the queue the graph builds for a slower feed is no larger."""
+    net = random_cnv_small()
+    layer = net.compute_layers[1]
+    option = LayerFold(pe=1, simd=layer.mw, fifo_depth=4)  # whole windows, several passes
+    assert has_window_queue(layer, option)
+    graph = build_graph(net, {**default_fold(net), layer.name: option})
+    queue = next(s for s in graph.stages if s.name == f"{layer.name}_windows")
+    target = layer_cycles(layer, option)
+    assert queue.component.depth <= window_queue_depth(layer, option, target)
+    assert fold_luts(layer, option, target) > layer_luts(layer, option)
+    sliding = LayerFold(pe=1, simd=layer.in_shape[2], fifo_depth=4)
+    assert not has_window_queue(layer, sliding)
+    assert fold_luts(layer, sliding, target) == layer_luts(layer, sliding)
 
 
 def test_impossible_frame_rate_states_the_best_reachable():
@@ -80,9 +98,9 @@ def test_lut_budget_gives_the_fastest_fold_within_it():
     budget = 5_000
     fold = fold_for_luts(net, budget)
     interval = max(layer_cycles(l, fold[l.name]) for l in net.compute_layers)
-    assert network_luts(net, fold) <= budget
+    assert estimated_luts(net, fold) <= budget
     faster = fold_for_interval(net, interval - 1)
-    assert network_luts(net, faster) > budget
+    assert estimated_luts(net, faster) > budget
     with pytest.raises(FoldError, match="no fold fits 100 LUTs; the smallest needs about"):
         fold_for_luts(net, 100)
 

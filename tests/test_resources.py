@@ -1,11 +1,18 @@
-"""The resource model's memory mapping against Yosys' own choice (synth_xilinx -family xcup)."""
+"""The resource model: memory mapping against Yosys' own choice (synth_xilinx -family xcup), and
+the pricing of every stage of a hardware graph."""
 import numpy as np
+import pytest
 from amaranth import Elaboratable, Module, Signal, unsigned
 from amaranth.back import verilog
 from amaranth.lib.memory import Memory
 
 from boards.yosys import estimate_xcup
-from gen.resources import memory
+from gen.fold import fold_for_interval
+from gen.graph import build_graph
+from gen.networks import random_cnv_small
+from gen.resources import (STAGE_TABLES, graph_resources, layer_luts, memory, stage_resources,
+                           width_features)
+from hw.stream import WidthConverter
 
 # (width, depth, rom): the shapes where the model used to go wrong (a 512-bit x 288-word weight
 # ROM that Yosys puts into 15 RAMB18s) and some on either side of each choice.
@@ -69,3 +76,31 @@ def test_memory_mapping_is_the_one_yosys_chooses(tmp_path):
         assert counts["bram36"] == model.bram36, (shape, counts, model)
         if not model.bram36:
             assert 0.5 * model.lut <= counts["lut"] <= 2 * model.lut, (shape, counts, model)
+
+
+def test_every_stage_of_a_graph_is_priced_under_its_layer():
+    net = random_cnv_small()
+    graph = build_graph(net, fold_for_interval(net, 6000))
+    estimate = graph_resources(graph)
+    assert {stage.kind for stage in graph.stages} == set(STAGE_TABLES)
+    assert set(estimate) == {layer.name for layer in net.layers} | {"total"}
+    layers = {layer.name: layer for layer in net.layers}
+    stages = [stage_resources(stage, layers[stage.layer], graph.fold.get(stage.layer))
+              for stage in graph.stages]
+    assert estimate["total"].lut == pytest.approx(sum(stage.lut for stage in stages))
+    for layer in net.compute_layers:  # the fold chooser's price is part of the layer's
+        assert layer_luts(layer, graph.fold[layer.name]) < estimate[layer.name].lut + 1e-9
+
+
+@pytest.mark.parametrize("in_lanes, out_lanes, up_bits, down_bits", [
+    (8, 64, 128, 0), (64, 8, 0, 128), (8, 12, 48, 48), (4, 4, 0, 0)])
+def test_a_width_converter_is_priced_by_its_shift_registers(in_lanes, out_lanes, up_bits,
+                                                            down_bits):
+    """Up to more lanes shifts words in; down to fewer loads or shifts them out; otherwise both,
+    through the lanes' least common multiple; equal lanes are a wire."""
+    converter = WidthConverter(elem_shape=unsigned(2), in_lanes=in_lanes, out_lanes=out_lanes)
+    lut, ff, memories = width_features(converter)
+    steps = (up_bits > 0) + (down_bits > 0)
+    assert lut == {"up_bits": up_bits, "down_bits": down_bits, "const": steps}
+    assert ff == {"register_bits": up_bits + down_bits, "const": steps}
+    assert memories.lut == memories.bram36 == 0
