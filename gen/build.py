@@ -42,11 +42,15 @@ LINT_WAIVERS = "".join(f"/* verilator lint_off {name} */\n"
 BLOCK_RAM_MODEL_MARGIN = 1.05
 
 
+def accelerator_verilog(graph):
+    """The Verilog text of the accelerator of hardware ``graph``."""
+    return LINT_WAIVERS + verilog.convert(Accelerator(graph), name=TOP_NAME, emit_src=False)
+
+
 def elaborate(net, fold):
     """The hardware graph and the Verilog text of the accelerator for ``net`` under ``fold``."""
     graph = build_graph(net, fold)
-    text = verilog.convert(Accelerator(graph), name=TOP_NAME, emit_src=False)
-    return graph, LINT_WAIVERS + text
+    return graph, accelerator_verilog(graph)
 
 
 def resolve_fold(net, fold_path=None, default=None, *, fps=None, luts=None, clock_mhz=None):
@@ -87,10 +91,11 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
         except ValueError as error:
             raise BuildError(str(error)) from None
     fold = resolve_fold(net, fold_path, default, fps=fps, luts=luts, clock_mhz=clock_mhz)
-    if target == "ultrascale":
-        check_block_ram_model(net, fold, target_spec, part)
     started = time.perf_counter()
-    graph, text = elaborate(net, fold)
+    graph = build_graph(net, fold)
+    if target == "ultrascale":
+        check_block_ram_model(graph, target_spec, part)
+    text = accelerator_verilog(graph)
     seconds = time.perf_counter() - started
     extra = {"target": target, "board": board_spec.name, "part": part, "top": TOP_NAME,
              "verilog": f"{TOP_NAME}.v", "source": str(source) if source else None}
@@ -123,9 +128,10 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
     return report
 
 
-def check_block_ram_model(net, fold, target_spec, part):
-    """``BuildError`` when the resource model puts ``net``'s memories well past ``part``'s block
-    RAMs (see ``BLOCK_RAM_MODEL_MARGIN``), naming the target's boards that have room."""
+def check_block_ram_model(graph, target_spec, part):
+    """``BuildError`` when the resource model puts the memories of hardware ``graph`` well past
+    ``part``'s block RAMs (see ``BLOCK_RAM_MODEL_MARGIN``), naming the target's boards that have
+    room."""
     def block_rams(part_name):
         return PART_CAPACITY.get(part_name, {}).get("bram36")
 
@@ -134,7 +140,7 @@ def check_block_ram_model(net, fold, target_spec, part):
 
     if block_rams(part) is None:
         return
-    needed = graph_resources(build_graph(net, fold))["total"].bram36
+    needed = graph_resources(graph)["total"].bram36
     if holds(part):
         return
     roomy = [f"--board {board.name} ({block_rams(board.default_part)})"
