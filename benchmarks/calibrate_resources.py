@@ -179,8 +179,8 @@ def predict(rows, tables):
         for name, coefficients in tables.items():
             kind, count = TABLES[name]
             if row["kind"] == kind:
-                features = row[f"{count}_features"]
-                row["model"][count] = round(sum(coefficients[n] * v for n, v in features.items())
+                row["model"][count] = round(resources.linear(coefficients,
+                                                             row[f"{count}_features"])
                                             + counted(row, count))
 
 

@@ -17,7 +17,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gen.resources import element_bits, fifo_words_resources, graph_resources, layer_luts
+from gen.resources import element_bits, fifo_resources, graph_resources, layer_luts
 from hw.parallel_window import window_frame_cycles, window_frame_gap
 
 
@@ -96,7 +96,7 @@ def fold_luts(layer, fold, target_cycles):
     luts = layer_luts(layer, fold)
     if has_window_queue(layer, fold):
         depth = window_queue_depth(layer, fold, target_cycles)
-        luts += fifo_words_resources(fold.simd * element_bits(layer.in_bits), depth).lut
+        luts += fifo_resources(fold.simd * element_bits(layer.in_bits), depth).lut
     return luts
 
 

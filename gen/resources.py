@@ -166,14 +166,15 @@ def mvu_features(layer, fold):
     return lut, ff, memories
 
 
-def _linear(coefficients, features):
+def linear(coefficients, features):
+    """The linear model ``coefficients`` (by feature name) applied to ``features``."""
     return sum(coefficients[name] * value for name, value in features.items())
 
 
 def _priced(kind, lut, ff, memories, counted_ff=0):
     """A ``kind`` stage's Resources from its features under ``STAGE_TABLES``."""
     lut_table, ff_table = STAGE_TABLES[kind]
-    return Resources(_linear(lut_table, lut), _linear(ff_table, ff) + counted_ff, memories.bram36)
+    return Resources(linear(lut_table, lut), linear(ff_table, ff) + counted_ff, memories.bram36)
 
 
 def output_word_bits(layer, fold):
@@ -212,7 +213,7 @@ def window_resources(layer, simd):
     return _priced("window", *window_features(layer, simd))
 
 
-def stream_fifo_features(word_bits, depth):
+def fifo_features(word_bits, depth):
     """``(LUT features, flip-flop features, memory)`` of a ``StreamFifo`` of ``depth`` words of
     ``word_bits`` bits, addressed by its pointers and level."""
     buffer = memory(word_bits, depth)
@@ -222,20 +223,9 @@ def stream_fifo_features(word_bits, depth):
     return lut, ff, buffer
 
 
-def fifo_words_resources(word_bits, depth):
+def fifo_resources(word_bits, depth):
     """A ``StreamFifo`` of ``depth`` words of ``word_bits`` bits."""
-    return _priced("fifo", *stream_fifo_features(word_bits, depth))
-
-
-def fifo_features(layer, fold):
-    """The features of the FIFO after ``layer``: ``fifo_depth`` words of ``pe`` output
-    elements."""
-    return stream_fifo_features(output_word_bits(layer, fold), fold.fifo_depth)
-
-
-def fifo_resources(layer, fold):
-    """The FIFO after ``layer``."""
-    return _priced("fifo", *fifo_features(layer, fold))
+    return _priced("fifo", *fifo_features(word_bits, depth))
 
 
 def pool_features(pool):
@@ -279,8 +269,8 @@ def label_features(label):
 
 COMPONENT_FEATURES = {"pool": pool_features, "width": width_features, "map": map_features,
                       "label": label_features,
-                      "fifo": lambda fifo: stream_fifo_features(
-                          fifo.lanes * elem_width(fifo.elem_shape), fifo.depth)}
+                      "fifo": lambda fifo: fifo_features(fifo.lanes * elem_width(fifo.elem_shape),
+                                                         fifo.depth)}
 
 
 def stage_features(stage, layer, fold):
@@ -314,7 +304,8 @@ def graph_resources(graph):
 
 def layer_resources(layer, fold):
     """Window (for a conv), matrix-vector unit and output FIFO of compute ``layer``."""
-    total = mvu_resources(layer, fold) + fifo_resources(layer, fold)
+    total = (mvu_resources(layer, fold)
+             + fifo_resources(output_word_bits(layer, fold), fold.fifo_depth))
     if layer.kind == "conv":
         total = total + window_resources(layer, fold.simd)
     return total
