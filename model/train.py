@@ -5,7 +5,7 @@
 ``--method`` picks the training method (``model.methods``: ste, xnor, ubq, dualpath; see
 docs/methods.md). Adam with a per-step cosine learning-rate schedule (linear warm-up over the
 first 5% of the first epoch's steps), cross-entropy (``--loss sqr-hinge``: Brevitas' squared
-hinge), latent weights clamped to [-1, 1] after each step (binary models), random crop (4 pixels
+hinge; ``--teacher``: knowledge distillation from a trained checkpoint, ``model.distill``), latent weights clamped to [-1, 1] after each step (binary models), random crop (4 pixels
 of zero padding) + horizontal flip for CIFAR-10. ``--bf16`` (bfloat16
 autocast) and ``--compile`` (torch.compile) speed up the training forward pass only. Every epoch appends one JSON
 line to ``OUT/log.jsonl`` and rewrites ``OUT/checkpoint.pt`` (tensors and plain values only: it
@@ -79,6 +79,12 @@ def parse_args(argv=None):
     parser.add_argument("--test-every", type=int, default=1, metavar="N",
                         help="test accuracy every N epochs and after the last (default 1; "
                              "testing CIFAR-10 on a 2-core CPU costs 20-30 s)")
+    parser.add_argument("--teacher", type=Path, metavar="CHECKPOINT",
+                        help="distil from this model.train checkpoint (e.g. the fp32 twin) on the same dataset")
+    parser.add_argument("--distill-weight", type=float, default=0.9, metavar="W",
+                        help="with --teacher: the distillation loss's share of the loss, in [0, 1] (default 0.9)")
+    parser.add_argument("--distill-temp", type=float, default=4.0, metavar="T",
+                        help="with --teacher: the softmax temperature of the distillation loss (default 4)")
     parser.add_argument("--no-augment", action="store_true", help="no random crop/flip (CIFAR-10)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--bf16", action="store_true",
@@ -91,6 +97,10 @@ def parse_args(argv=None):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "epochs" else 1):
             parser.error(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'epochs' else 'positive'}, not {value}")
+    if not 0 <= args.distill_weight <= 1:
+        parser.error(f"--distill-weight must be in [0, 1], not {args.distill_weight}")
+    if not args.distill_temp > 0:
+        parser.error(f"--distill-temp must be positive, not {args.distill_temp}")
     if args.lr is not None and not args.lr > 0:
         parser.error(f"--lr must be positive, not {args.lr}")
     if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
@@ -236,7 +246,10 @@ def train(args):
               "method": args.method, "loss": args.loss,
               "classes": classes, "seed": args.seed, "batch_size": args.batch_size,
               "lr": args.lr, "limit_train": args.limit_train, "augment": augment,
-              "bf16": args.bf16, "compile": args.compile}
+              "bf16": args.bf16, "compile": args.compile,
+              "teacher": str(args.teacher) if args.teacher else None,
+              "distill_weight": args.distill_weight if args.teacher else None,
+              "distill_temp": args.distill_temp if args.teacher else None}
     start_epoch, history = 0, []
     ckpt_path = out / CHECKPOINT
     if args.resume:
@@ -248,7 +261,8 @@ def train(args):
         except Exception as error:      # torch raises many kinds for a bad file
             raise TrainError(f"--resume: {ckpt_path} is not a readable checkpoint "
                              f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
-        for key in ("arch", "dataset", "precision", "method", "loss", "classes"):
+        for key in ("arch", "dataset", "precision", "method", "loss", "classes", "distill_weight",
+                    "distill_temp"):
             # checkpoints from before --method and --loss trained with ste and cross-entropy
             if state["config"].get(key, {"method": "ste", "loss": "ce"}.get(key)) != config[key]:
                 raise TrainError(f"--resume: {ckpt_path} was trained with {key}={state['config'].get(key)!r}, "
@@ -276,6 +290,11 @@ def train(args):
     warmup = max(1, int(0.05 * steps)) if args.epochs else 1
     loss_fn = loss_function(args.loss)
     forward = torch.compile(model) if args.compile else model
+    teacher = None
+    if args.teacher:
+        from model.distill import distillation_loss, load_teacher
+        teacher = load_teacher(args.teacher, args.dataset, shape, classes, device)
+        teacher = torch.compile(teacher) if args.compile else teacher
 
     top_ks = (1, min(5, classes))
     test_top1 = test_top5 = None    # after the last epoch, which is always tested
@@ -304,6 +323,11 @@ def train(args):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
                 logits = forward(xb)
             loss = loss_fn(logits.float(), yb)
+            if teacher is not None:
+                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+                    taught = teacher(xb)
+                loss = ((1 - args.distill_weight) * loss
+                        + args.distill_weight * distillation_loss(logits.float(), taught.float(), args.distill_temp))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -369,10 +393,11 @@ def main(argv=None):
     from model.nets import ArchError
     from model.export import ExportError
     from model.methods import MethodError
+    from model.distill import DistillError
 
     try:
         train(args)
-    except (DatasetError, ArchError, TrainError, ExportError, MethodError) as error:
+    except (DatasetError, ArchError, TrainError, ExportError, MethodError, DistillError) as error:
         print(f"python -m model.train: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -20,8 +20,9 @@ from model.augment import load_splits, random_crop_flip, subset  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _cifar_batches(directory, per_batch=40, test=40, seed=0):
-    """A synthetic CIFAR-10 in the official python-batch layout (two easy classes by colour)."""
+def _cifar_batches(directory, per_batch=40, test=40, seed=0, swap_labels=False):
+    """A synthetic CIFAR-10 in the official python-batch layout (two easy classes by colour;
+    ``swap_labels``: the same images with labels 0 and 1 swapped)."""
     rng = np.random.default_rng(seed)
     directory.mkdir()
     for name, n in [(f"data_batch_{i}", per_batch) for i in range(1, 6)] + [("test_batch", test)]:
@@ -29,7 +30,7 @@ def _cifar_batches(directory, per_batch=40, test=40, seed=0):
         images = rng.integers(0, 128, (n, 3, 32, 32)).astype(np.uint8)
         images[labels == 1, 0] += 120                       # class 1: more red
         with open(directory / name, "wb") as f:
-            pickle.dump({b"data": images.reshape(n, -1), b"labels": labels.tolist()}, f)
+            pickle.dump({b"data": images.reshape(n, -1), b"labels": (labels ^ swap_labels).tolist()}, f)
     return directory
 
 
@@ -232,6 +233,52 @@ def test_sqr_hinge_training_exports_and_refuses_a_cross_entropy_resume(tmp_path,
     assert summary["export"]["check"]["agree"] == summary["test_images"]
     assert train.main(common + ["--out", str(tmp_path / "hinge"), "--resume"]) == 2
     assert "trained with loss='sqr-hinge', not 'ce'" in capsys.readouterr().err
+
+
+def test_distillation_loss_is_scaled_kl_divergence():
+    from model.distill import distillation_loss
+
+    student, teacher = torch.tensor([[1.0, 0.0, -1.0]]), torch.tensor([[0.0, 2.0, 0.0]])
+    p, q = torch.softmax(teacher / 2, 1), torch.softmax(student / 2, 1)
+    expected = 4 * (p * (p / q).log()).sum()
+    assert distillation_loss(student, teacher, 2.0).item() == pytest.approx(expected.item())
+    assert distillation_loss(teacher, teacher, 2.0).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_student_learns_from_its_teacher(tmp_path, capsys):
+    # a teacher trained on swapped labels: a student distilled from it alone (weight 1) learns the
+    # swap, one that gives the labels all the weight does not
+    data, swapped = _cifar_batches(tmp_path / "cifar"), _cifar_batches(tmp_path / "swapped", swap_labels=True)
+    common = ["--arch", "tiny-cnv", "--dataset", "cifar10", "--epochs", "3", "--batch-size", "20",
+              "--no-augment"]
+    assert train.main(common + ["--data", str(swapped), "--out", str(tmp_path / "teacher"),
+                                "--precision", "fp32", "--lr", "0.01"]) == 0
+    teacher = tmp_path / "teacher" / "checkpoint.pt"
+    accuracy = {}
+    for weight in ("1", "0"):
+        out = tmp_path / f"student{weight}"
+        assert train.main(common + ["--data", str(data), "--out", str(out), "--teacher", str(teacher),
+                                    "--distill-weight", weight, "--lr", "0.02"]) == 0
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["config"]["teacher"] == str(teacher)
+        assert summary["export"]["check"]["agree"] == summary["test_images"]
+        accuracy[weight] = summary["export"]["check"]["golden_top1"]
+    assert accuracy["1"] < 0.3 and accuracy["0"] > 0.7, accuracy
+
+    # resuming with other distillation settings, or distilling from a teacher of another dataset, is refused
+    capsys.readouterr()
+    assert train.main(common + ["--data", str(data), "--out", str(tmp_path / "student1"), "--resume",
+                                "--teacher", str(teacher), "--distill-weight", "0.5"]) == 2
+    assert "trained with distill_weight=1.0, not 0.5" in capsys.readouterr().err
+    mnist = _mnist_idx(tmp_path / "mnist")
+    assert train.main(["--arch", "tiny-mlp", "--dataset", "mnist", "--data", str(mnist), "--epochs", "1",
+                       "--out", str(tmp_path / "m"), "--teacher", str(teacher)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "was trained on cifar10 with 10 classes, not mnist" in err[0]
+    assert train.main(common + ["--data", str(data), "--out", str(tmp_path / "n"),
+                                "--teacher", str(tmp_path / "none.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--teacher: no checkpoint file" in err[0]
 
 
 def test_lr_schedule():

@@ -1,0 +1,51 @@
+"""Knowledge distillation: a trained teacher's scores guide a binary student (``--teacher``).
+
+The loss is Hinton et al.'s: ``(1 - w) * task_loss + w * T^2 * KL(softmax(t/T) || softmax(s/T))``
+with teacher scores ``t``, student scores ``s``, weight ``w`` and temperature ``T``. The teacher
+is any checkpoint written by ``model.train`` (usually the ``--precision fp32`` twin) for the same
+dataset; it runs in eval mode, without gradients, on the student's augmented batch. Only the
+training loss changes: the student exports to the same hardware as without a teacher.
+"""
+from pathlib import Path
+
+from model.nets import build_model
+
+
+class DistillError(ValueError):
+    """A teacher checkpoint that is missing, unreadable or of another dataset (one-line message)."""
+
+
+def load_teacher(path, dataset, input_shape, classes, device):
+    """The model of ``model.train``'s checkpoint ``path``, in eval mode with frozen parameters;
+    it must have been trained on ``dataset`` with ``classes`` scores."""
+    import torch
+    from model.methods import get_method
+
+    path = Path(path)
+    if not path.is_file():
+        raise DistillError(f"--teacher: no checkpoint file {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        config, weights = state["config"], state["model"]
+        arch, precision = config["arch"], config["precision"]
+    except Exception as error:      # torch raises many kinds for a bad file
+        raise DistillError(f"--teacher: {path} is not a checkpoint of model.train "
+                           f"({type(error).__name__})") from None
+    if (config["dataset"], config["classes"]) != (dataset, classes):
+        raise DistillError(f"--teacher: {path} was trained on {config['dataset']} with "
+                           f"{config['classes']} classes, not {dataset} with {classes}")
+    teacher = build_model(arch, input_shape, classes, precision)
+    if precision == "binary":
+        get_method(config.get("method", "ste")).prepare(teacher)
+    teacher.load_state_dict(weights)
+    teacher.eval().requires_grad_(False)
+    return teacher.to(device)
+
+
+def distillation_loss(student_scores, teacher_scores, temperature):
+    """``T^2 * KL(softmax(teacher/T) || softmax(student/T))``, averaged over the batch."""
+    import torch.nn.functional as F
+
+    return F.kl_div(F.log_softmax(student_scores / temperature, dim=1),
+                    F.log_softmax(teacher_scores / temperature, dim=1),
+                    reduction="batchmean", log_target=True) * temperature ** 2
