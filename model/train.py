@@ -81,9 +81,9 @@ def parse_args(argv=None):
                              "testing CIFAR-10 on a 2-core CPU costs 20-30 s)")
     parser.add_argument("--teacher", type=Path, metavar="CHECKPOINT",
                         help="distil from this model.train checkpoint (e.g. the fp32 twin) on the same dataset")
-    parser.add_argument("--distill-weight", type=float, default=0.9, metavar="W",
+    parser.add_argument("--distill-weight", type=float, metavar="W",
                         help="with --teacher: the distillation loss's share of the loss, in [0, 1] (default 0.9)")
-    parser.add_argument("--distill-temp", type=float, default=4.0, metavar="T",
+    parser.add_argument("--distill-temp", type=float, metavar="T",
                         help="with --teacher: the softmax temperature of the distillation loss (default 4)")
     parser.add_argument("--no-augment", action="store_true", help="no random crop/flip (CIFAR-10)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -97,9 +97,14 @@ def parse_args(argv=None):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "epochs" else 1):
             parser.error(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'epochs' else 'positive'}, not {value}")
-    if not 0 <= args.distill_weight <= 1:
+    for name, default in (("distill_weight", 0.9), ("distill_temp", 4.0)):
+        if getattr(args, name) is None:
+            setattr(args, name, default if args.teacher else None)
+        elif not args.teacher:
+            parser.error(f"--{name.replace('_', '-')} distils: it needs --teacher")
+    if args.teacher and not 0 <= args.distill_weight <= 1:
         parser.error(f"--distill-weight must be in [0, 1], not {args.distill_weight}")
-    if not args.distill_temp > 0:
+    if args.teacher and not args.distill_temp > 0:
         parser.error(f"--distill-temp must be positive, not {args.distill_temp}")
     if args.lr is not None and not args.lr > 0:
         parser.error(f"--lr must be positive, not {args.lr}")
@@ -248,8 +253,7 @@ def train(args):
               "lr": args.lr, "limit_train": args.limit_train, "augment": augment,
               "bf16": args.bf16, "compile": args.compile,
               "teacher": str(args.teacher) if args.teacher else None,
-              "distill_weight": args.distill_weight if args.teacher else None,
-              "distill_temp": args.distill_temp if args.teacher else None}
+              "distill_weight": args.distill_weight, "distill_temp": args.distill_temp}
     start_epoch, history = 0, []
     ckpt_path = out / CHECKPOINT
     if args.resume:

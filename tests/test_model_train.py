@@ -291,6 +291,9 @@ def test_lr_schedule():
     (["--arch", "resnet", "--dataset", "cifar10"], "invalid choice: 'resnet'"),
     (["--arch", "cnv", "--dataset", "cifar10", "--data", "/nonexistent/cifar"], "no such file or directory"),
     (["--arch", "cnv", "--dataset", "cifar10", "--method", "ubq", "--compile"], "train ubq without --compile"),
+    (["--arch", "cnv", "--dataset", "cifar10", "--distill-temp", "2"], "--distill-temp distils: it needs --teacher"),
+    (["--arch", "cnv", "--dataset", "cifar10", "--teacher", "t.pt", "--distill-weight", "1.5"],
+     "--distill-weight must be in [0, 1], not 1.5"),
 ])
 def test_cli_errors_are_one_line(tmp_path, args, message):
     result = subprocess.run([sys.executable, "-m", "model.train", *args, "--epochs", "1",
