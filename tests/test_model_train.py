@@ -315,3 +315,23 @@ def test_eval_errors(tmp_path, capsys):
                        "--out", str(tmp_path / "o"), "--epochs", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a CIFAR-10" in err[0]
+
+
+def test_timed_run_fits_the_student_into_the_budget(tmp_path, capsys):
+    from model import timed_run
+
+    data, out = _cifar_batches(tmp_path / "cifar"), tmp_path / "timed"
+    common = ["--arch", "tiny-cnv", "--dataset", "cifar10", "--out", str(out), "--teacher-epochs", "2"]
+    options = ["--", "--data", str(data), "--batch-size", "50"]
+    assert timed_run.main(common + ["--seconds", "1e9", "--reserve", "1e9"] + options) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "is not one student epoch" in err[-1] and "Traceback" not in "".join(err)
+
+    # the teacher is reused; at a pace of p seconds per epoch, 3.5 p after the reserve is 3 epochs
+    pace = timed_run.seconds_per_epoch(out / "teacher" / "log.jsonl")
+    assert timed_run.main(common + ["--seconds", str(10 + 3.5 * pace), "--reserve", "10"] + options) == 0
+    summary = json.loads((out / "student" / "summary.json").read_text())
+    assert summary["epochs"] == 3 and summary["config"]["teacher"].endswith("teacher/checkpoint.pt")
+    assert summary["export"]["check"]["agree"] == summary["test_images"]
+    command = (out / "student-command.txt").read_text()
+    assert command.startswith("python -m model.train --arch tiny-cnv") and "--epochs 3 --teacher" in command
