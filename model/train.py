@@ -5,8 +5,9 @@
 ``--method`` picks the training method (``model.methods``: ste, xnor, ubq, dualpath; see
 docs/methods.md). Adam with a per-step cosine learning-rate schedule (linear warm-up over the
 first 5% of the first epoch's steps), cross-entropy (``--loss sqr-hinge``: Brevitas' squared
-hinge; ``--teacher``: knowledge distillation from a trained checkpoint, ``model.distill``), latent weights clamped to [-1, 1] after each step (binary models), random crop (4 pixels
-of zero padding) + horizontal flip for CIFAR-10. ``--bf16`` (bfloat16
+hinge; ``--teacher``: knowledge distillation from a trained checkpoint, ``model.distill``), latent
+weights clamped to [-1, 1] after each step (binary models), random crop (4 pixels of zero padding)
++ horizontal flip for CIFAR-10. ``--bf16`` (bfloat16
 autocast) and ``--compile`` (torch.compile) speed up the training forward pass only. Every epoch appends one JSON
 line to ``OUT/log.jsonl`` and rewrites ``OUT/checkpoint.pt`` (tensors and plain values only: it
 loads with ``torch.load(..., weights_only=True)``); ``--resume`` continues from it. At the end a
@@ -267,7 +268,8 @@ def train(args):
                              f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
         for key in ("arch", "dataset", "precision", "method", "loss", "classes", "distill_weight",
                     "distill_temp"):
-            # checkpoints from before --method and --loss trained with ste and cross-entropy
+            # checkpoints from before --method and --loss trained with ste and cross-entropy, and
+            # those from before --teacher without one (None)
             if state["config"].get(key, {"method": "ste", "loss": "ce"}.get(key)) != config[key]:
                 raise TrainError(f"--resume: {ckpt_path} was trained with {key}={state['config'].get(key)!r}, "
                                  f"not {config[key]!r}")
