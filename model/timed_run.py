@@ -8,7 +8,8 @@ For a machine lent for a few minutes, whose speed is not known beforehand. The t
 seconds per epoch (the median after the first, which includes compilation). The student trains into
 ``OUT/student`` with ``--teacher`` and as many epochs as fit in what is left of ``--seconds`` at that
 pace times ``--student-cost`` (a student epoch, the teacher's forward pass included, against a teacher
-epoch: 1.0 on a 2-core CPU), less ``--reserve`` seconds for its export check. Both are plain
+epoch: 1.0 for CNV on a 2-core CPU), less ``--reserve`` seconds for its export check and the
+teacher's first-epoch overhead (compilation) once more, for the student's own. Both are plain
 ``model.train`` runs with the options after ``--``; the student's whole command is printed and written
 to ``OUT/student-command.txt``, so that the run can be repeated without a budget. A finished teacher
 (``OUT/teacher/summary.json``) is reused.
@@ -51,11 +52,12 @@ def parse_args(argv=None):
     return args
 
 
-def seconds_per_epoch(log_path):
-    """The median ``seconds`` of a ``model.train`` log's epochs after the first (the first alone if
-    there is no other)."""
+def epoch_seconds(log_path):
+    """A ``model.train`` log's pace and first-epoch overhead: the median ``seconds`` of the epochs
+    after the first (the first alone if there is no other), and how much longer the first took."""
     seconds = [json.loads(line)["seconds"] for line in Path(log_path).read_text().splitlines()]
-    return statistics.median(seconds[1:] or seconds)
+    pace = statistics.median(seconds[1:] or seconds)
+    return pace, max(0.0, seconds[0] - pace)
 
 
 def student_epochs(budget_left, pace, student_cost, reserve):
@@ -63,7 +65,7 @@ def student_epochs(budget_left, pace, student_cost, reserve):
     epochs = math.floor((budget_left - reserve) / (pace * student_cost))
     if epochs < 1:
         raise BudgetError(f"--seconds: {budget_left:.0f} s left after the teacher, less the "
-                          f"{reserve:.0f} s reserve, is not one student epoch ({pace * student_cost:.0f} s)")
+                          f"{reserve:.0f} s reserved, is not one student epoch ({pace * student_cost:.0f} s)")
     return epochs
 
 
@@ -76,8 +78,9 @@ def run(args):
                                     "--test-every", str(args.teacher_epochs), "--out", str(teacher_dir)])
         if code:
             return code
-    pace = seconds_per_epoch(teacher_dir / train.LOG)
-    epochs = student_epochs(args.seconds - (time.time() - started), pace, args.student_cost, args.reserve)
+    pace, overhead = epoch_seconds(teacher_dir / train.LOG)
+    epochs = student_epochs(args.seconds - (time.time() - started), pace, args.student_cost,
+                            args.reserve + overhead)
     student = common + ["--epochs", str(epochs), "--teacher", str(teacher_dir / train.CHECKPOINT),
                         "--out", str(args.out / "student")]
     command = shlex.join(["python", "-m", "model.train", *student])
