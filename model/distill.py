@@ -6,38 +6,24 @@ is any checkpoint written by ``model.train`` (usually the ``--precision fp32`` t
 dataset; it runs in eval mode, without gradients, on the student's augmented batch. Only the
 training loss changes: the student exports to the same hardware as without a teacher.
 """
-from pathlib import Path
-
 from model.nets import build_model
-
-
-class DistillError(ValueError):
-    """A teacher checkpoint that is missing, unreadable or of another dataset (one-line message)."""
 
 
 def load_teacher(path, dataset, input_shape, classes, device):
     """The model of ``model.train``'s checkpoint ``path``, in eval mode with frozen parameters;
-    it must have been trained on ``dataset`` with ``classes`` scores."""
-    import torch
+    it must have been trained on ``dataset`` with ``classes`` scores (else ``TrainError``)."""
     from model.methods import get_method
+    from model.train import TrainError, read_checkpoint
 
-    path = Path(path)
-    if not path.is_file():
-        raise DistillError(f"--teacher: no checkpoint file {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        config, weights = state["config"], state["model"]
-        arch, precision = config["arch"], config["precision"]
-    except Exception as error:      # torch raises many kinds for a bad file
-        raise DistillError(f"--teacher: {path} is not a checkpoint of model.train "
-                           f"({type(error).__name__})") from None
+    state = read_checkpoint(path, "--teacher")
+    config = state["config"]
     if (config["dataset"], config["classes"]) != (dataset, classes):
-        raise DistillError(f"--teacher: {path} was trained on {config['dataset']} with "
-                           f"{config['classes']} classes, not {dataset} with {classes}")
-    teacher = build_model(arch, input_shape, classes, precision)
-    if precision == "binary":
+        raise TrainError(f"--teacher: {path} was trained on {config['dataset']} with "
+                         f"{config['classes']} classes, not {dataset} with {classes}")
+    teacher = build_model(config["arch"], input_shape, classes, config["precision"])
+    if config["precision"] == "binary":
         get_method(config.get("method", "ste")).prepare(teacher)
-    teacher.load_state_dict(weights)
+    teacher.load_state_dict(state["model"])
     teacher.eval().requires_grad_(False)
     return teacher.to(device)
 

@@ -53,6 +53,22 @@ class TrainError(ValueError):
     """A bad combination of options or a checkpoint that does not fit (one-line message)."""
 
 
+def read_checkpoint(path, option, device="cpu"):
+    """The checkpoint that ``model.train`` wrote at ``path`` (tensors and plain values only); a
+    missing or unreadable file raises ``TrainError`` naming ``option``."""
+    import torch
+
+    if not Path(path).is_file():
+        raise TrainError(f"{option}: no checkpoint file {path}")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        state["config"], state["model"], state["optimizer"], state["epoch"], state["history"]
+    except Exception as error:      # torch raises many kinds for a bad file
+        raise TrainError(f"{option}: {path} is not a readable checkpoint "
+                         f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
+    return state
+
+
 def parse_args(argv=None):
     from model.methods import METHODS
     from model.nets import ARCHS, PRECISIONS
@@ -258,14 +274,7 @@ def train(args):
     start_epoch, history = 0, []
     ckpt_path = out / CHECKPOINT
     if args.resume:
-        if not ckpt_path.exists():
-            raise TrainError(f"--resume: no checkpoint {ckpt_path}")
-        try:
-            state = torch.load(ckpt_path, map_location=device, weights_only=True)
-            state["config"], state["model"], state["optimizer"], state["epoch"], state["history"]
-        except Exception as error:      # torch raises many kinds for a bad file
-            raise TrainError(f"--resume: {ckpt_path} is not a readable checkpoint "
-                             f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
+        state = read_checkpoint(ckpt_path, "--resume", device)
         for key in ("arch", "dataset", "precision", "method", "loss", "classes", "distill_weight",
                     "distill_temp"):
             # checkpoints from before --method and --loss trained with ste and cross-entropy, and
@@ -328,10 +337,11 @@ def train(args):
             yb = y_all[index]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
                 logits = forward(xb)
+                if teacher is not None:
+                    with torch.no_grad():
+                        taught = teacher(xb)
             loss = loss_fn(logits.float(), yb)
             if teacher is not None:
-                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
-                    taught = teacher(xb)
                 loss = ((1 - args.distill_weight) * loss
                         + args.distill_weight * distillation_loss(logits.float(), taught.float(), args.distill_temp))
             optimizer.zero_grad(set_to_none=True)
@@ -399,11 +409,10 @@ def main(argv=None):
     from model.nets import ArchError
     from model.export import ExportError
     from model.methods import MethodError
-    from model.distill import DistillError
 
     try:
         train(args)
-    except (DatasetError, ArchError, TrainError, ExportError, MethodError, DistillError) as error:
+    except (DatasetError, ArchError, TrainError, ExportError, MethodError) as error:
         print(f"python -m model.train: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
