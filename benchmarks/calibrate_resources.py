@@ -28,6 +28,7 @@ from boards.yosys import (ONE_RUN_VERILOG_BYTES, counts_by_instance, estimate_xc
                           estimate_xcup_in_parts)
 from gen import resources
 from gen.build import elaborate
+from gen.files import replace_text
 from gen.fold import LayerFold, fold_for_interval, fold_options, fold_to_json, layer_cycles
 from gen.graph import build_graph
 from gen.ir import load_network
@@ -269,10 +270,8 @@ def write_counts(path, tables, rows, held_out, folds):
     def measured(chosen):
         return [{key: row[key] for key in MEASURED} for row in chosen]
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps({"tables": tables, "folds": folds, "samples": measured(rows),
+    replace_text(path, json.dumps({"tables": tables, "folds": folds, "samples": measured(rows),
                                    "held_out": measured(held_out)}, indent=1) + "\n")
-    partial.replace(path)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ reported as such.
 """
 import argparse
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from amaranth.hdl import UnusedElaboratable
 from boards import BuildError
 from boards.fmax import ecp5_fmax
 from gen.bench import finn_fold
+from gen.files import replace_text
 from gen.fold import fold_for_interval, target_interval
 from gen.graph import build_graph
 from gen.networks import random_cnv
@@ -64,9 +64,7 @@ def main(argv=None):
     results = stage_fmax(graph, stages=args.stages, kinds=args.kinds)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
-        os.replace(tmp, args.out)
+        replace_text(args.out, json.dumps(results, indent=2) + "\n")
     return 0
 
 

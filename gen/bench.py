@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from boards import BuildError
+from gen.files import replace_text
 from gen.fold import (LayerFold, default_fifo_depth, fold_for_interval, fold_for_luts,
                       target_interval)
 from gen.resources import graph_resources
@@ -149,16 +150,10 @@ def run_bench(net, folds, out_dir, *, clock_mhz=300.0, synth=True, sim=True, lay
     report = {"network": net.name, "clock_mhz": clock_mhz, "folds": results}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write(out_dir / "bench.json", json.dumps(report, indent=2) + "\n")
-    _write(out_dir / "bench.md", markdown(report))
+    replace_text(out_dir / "bench.json", json.dumps(report, indent=2) + "\n")
+    replace_text(out_dir / "bench.md", markdown(report))
     plot(report, out_dir / "bench.png")
     return report
-
-
-def _write(path, text):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def summary_line(entry, clock_mhz):

@@ -13,10 +13,10 @@ by its LUTs of the whole accelerator.
 """
 import json
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from gen.files import replace_text
 from gen.resources import element_bits, fifo_resources, graph_resources, layer_luts
 from hw.parallel_window import window_frame_cycles, window_frame_gap
 
@@ -262,7 +262,4 @@ def fold_to_json(net, fold):
 
 def save_fold(net, fold, path):
     """Write the fold as an editable JSON file (through a temporary name)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(fold_to_json(net, fold), indent=2) + "\n")
-    os.replace(tmp, path)
+    replace_text(path, json.dumps(fold_to_json(net, fold), indent=2) + "\n")

@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from gen.files import replace_text
 from model import train
 
 
@@ -84,7 +85,7 @@ def run(args):
     student = common + ["--epochs", str(epochs), "--teacher", str(teacher_dir / train.CHECKPOINT),
                         "--out", str(args.out / "student")]
     command = shlex.join(["python", "-m", "model.train", *student])
-    (args.out / "student-command.txt").write_text(command + "\n")
+    replace_text(args.out / "student-command.txt", command + "\n")
     print(f"teacher: {pace:.1f} s per epoch; student: {epochs} epochs: {command}", file=sys.stderr)
     return train.main(student)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gen.files import replace_text
 from model.data import DEFAULT_PATHS, DatasetError
 
 CHECKPOINT = "checkpoint.pt"
@@ -398,9 +399,7 @@ def train(args):
               f"golden == PyTorch on {check['agree']}/{check['images']} test images, "
               f"{check['exact_ties']} exact ties", file=sys.stderr)
     summary["seconds"] = time.time() - started
-    tmp = out / (SUMMARY + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, out / SUMMARY)
+    replace_text(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
     return summary
 
 
