@@ -8,7 +8,6 @@ nextpnr-ecp5's Fmax where the estimate fits an ECP5-85F. Writes ``bench.json``, 
 and ``bench.png`` through temporary names.
 """
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from boards import BuildError
-from gen.files import replace_text
+from gen.files import replace_text, replacing
 from gen.fold import (LayerFold, default_fifo_depth, fold_for_interval, fold_for_luts,
                       target_interval)
 from gen.resources import graph_resources
@@ -236,7 +235,6 @@ def plot(report, path):
     axes[1].set_xticks(np.arange(len(names)) + 0.4 - width / 2, names)
     axes[0].legend(fontsize=8)
     figure.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    figure.savefig(tmp, dpi=100)
+    with replacing(path) as tmp:
+        figure.savefig(tmp, dpi=100)
     pyplot.close(figure)
-    os.replace(tmp, path)

@@ -1,15 +1,24 @@
 """Output files written whole or not at all."""
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 
-def replace_text(path, text):
-    """Write ``text`` to ``path`` through a temporary file beside it, then rename it: a reader
-    sees the old file or the new one, never half of one, and a failed write leaves nothing."""
+@contextmanager
+def replacing(path):
+    """A temporary path beside ``path`` (the same suffix, for writers that go by it) to write
+    in the block; renamed to ``path`` when the block ends, removed if it fails: a reader sees the
+    old file or the new one, never half of one."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
     try:
-        tmp.write_text(text)
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def replace_text(path, text):
+    """Write ``text`` to ``path`` through ``replacing``."""
+    with replacing(path) as tmp:
+        tmp.write_text(text)

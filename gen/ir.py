@@ -6,11 +6,12 @@ files through temporary names, so a failed save leaves nothing half-written.
 """
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from gen.files import replacing
 
 FORMAT_NAME = "xnorflow-network"
 FORMAT_VERSION = 1
@@ -367,15 +368,8 @@ def save_network(net, path):
     path = Path(path)
     header = _header(net)
     header["arrays"] = path.with_suffix(".npz").name
-    npz_path = path.with_suffix(".npz")
-    tmp_npz = npz_path.with_name(npz_path.name + ".tmp.npz")
-    tmp_json = path.with_name(path.name + ".tmp")
-    try:
+    # the arrays are renamed into place first (the inner block ends first), then the header
+    with replacing(path) as tmp_json, replacing(path.with_suffix(".npz")) as tmp_npz:
         np.savez_compressed(tmp_npz, **_arrays(net))
         tmp_json.write_text(json.dumps(header, indent=2) + "\n")
-        os.replace(tmp_npz, npz_path)
-        os.replace(tmp_json, path)
-    finally:
-        for leftover in (tmp_npz, tmp_json):
-            leftover.unlink(missing_ok=True)
     return path

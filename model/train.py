@@ -17,14 +17,13 @@ test split, and ``OUT/summary.json`` records the figures.
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from gen.files import replace_text
+from gen.files import replace_text, replacing
 from model.data import DEFAULT_PATHS, DatasetError
 
 CHECKPOINT = "checkpoint.pt"
@@ -201,9 +200,8 @@ def evaluate(model, images, labels, device, batch=500, ks=(1,)):
 
 def _save_checkpoint(path, state):
     import torch
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        torch.save(state, tmp)
 
 
 def _rng_state(device):
