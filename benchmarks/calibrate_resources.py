@@ -6,8 +6,9 @@
 
 Builds each sample network (random weights) at each fold (``DEFAULT_FOLDS``: random-cnv-small,
 CNV's topology at a quarter width, and random-vgg16, B-VGG16's, binary and ternary, at folds the
-model chooses and at folds it does not) and has Yosys count every stage: one run keeping the
-hierarchy, or in parts where the Verilog is too big for one. Each coefficient table of
+model chooses and at folds it does not, and at the fastest folds, whose first units are fully
+unrolled) and has Yosys count every stage: one run keeping the hierarchy, or in parts where the
+Verilog is too big for one. Each coefficient table of
 gen.resources is fitted by non-negative least squares to the per-stage counts of its kind of
 stage (matrix-vector units, window generators, FIFOs, pools, width converters, the input map,
 the label); the ``--held-out`` folds are synthesized too and priced with the new tables, not
@@ -29,7 +30,8 @@ from boards.yosys import (ONE_RUN_VERILOG_BYTES, counts_by_instance, estimate_xc
 from gen import resources
 from gen.build import elaborate
 from gen.files import replace_text
-from gen.fold import LayerFold, fold_for_interval, fold_options, fold_to_json, layer_cycles
+from gen.fold import (LayerFold, fastest_interval, fold_for_interval, fold_options, fold_to_json,
+                      layer_cycles)
 from gen.graph import build_graph
 from gen.ir import load_network
 from gen.networks import random_cnv_small, random_vgg16
@@ -46,7 +48,8 @@ DEFAULT_FOLDS = ["random-cnv-small@20000", "random-cnv-small@6000", "random-cnv-
                  "random-cnv-small@6000:simd", "random-cnv-small-ternary@20000",
                  "random-cnv-small-ternary@2000", "random-cnv-small-ternary@6000:pe",
                  "random-vgg16@36864", "random-vgg16@73728:pe", "random-vgg16-ternary@36864",
-                 "random-vgg16-ternary@73728:simd"]
+                 "random-vgg16-ternary@73728:simd", "random-cnv-small@1024",
+                 "random-cnv-small@1500:pe", "random-cnv-small-ternary@1024"]
 FOLD_SHAPES = ("", "pe", "simd")
 TOP = "xnorflow_top"
 
@@ -227,6 +230,15 @@ def main(argv=None):
                         help="fit again to the Yosys counts of earlier calibration.json files "
                              "(their fitted and held-out samples, and the --held-out folds)")
     args = parser.parse_args(argv)
+    fastest = {}
+    for option, chosen in (("--folds", [] if args.refit else args.folds),
+                           ("--held-out", args.held_out)):
+        for network, target, _ in chosen:
+            if network not in fastest:
+                fastest[network] = fastest_interval(sample_network(network))
+            if target < fastest[network]:
+                parser.error(f"{option} {network}@{target}: no fold reaches {target:,} cycles "
+                             f"per frame; the fastest is {fastest[network]:,}")
     rows, held_out, folds = [], [], {}
     for path in args.refit or []:
         try:

@@ -7,32 +7,38 @@ xcup`` runs on generated stages; ``python -m benchmarks.calibrate_resources`` re
 syntheses and prints new coefficients and the fit errors, and ``python -m gen bench`` compares
 the model with synthesis layer by layer. It ranks folds (``gen.fold``); Yosys has the last word.
 """
+import functools
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from amaranth import Shape
 
-from hw.mvu import weight_bank_words
+from hw.mvu import sum_tree_bits, weight_bank_words
 from hw.stream import elem_width
 
 # Coefficients fitted by `python -m benchmarks.calibrate_resources` (Yosys 0.70, classic ABC) to
-# every stage of random-cnv-small and random-vgg16, binary and ternary, at 13 folds, some the
-# model's choice and some not (docs/performance.md): within -8% to +6% of Yosys' LUTs per fold;
-# the trained CNV at folds not fitted to within -2%. A table per kind of stage, by
-# ``gen.graph.Stage.kind``. The weight banks' registers and multiplexers and the skid register
-# are counted, not fitted.
-MVU_LUT = {"lanes_binary": 1.937, "lanes_ternary": 3.123, "lanes_int8": 11.04,
-           "memory_luts": 1.204, "compare_bits": 0.958, "const": 69.775}
-MVU_FF = {"lanes": 3.183, "acc_bits": 0.902, "input_bits": 3.038, "const": 119.14}
-WINDOW_LUT = {"lane_bits": 0.739, "register_bits": 0.41, "const": 64.647, "memory_luts": 1.361}
-WINDOW_FF = {"lane_bits": 1.921, "register_bits": 0.909, "const": 12.912}
-FIFO_LUT = {"address_bits": 4.716, "memory_luts": 1.051, "const": 0.0}
-FIFO_FF = {"address_bits": 1.386, "word_bits": 0.886, "const": 6.609}
-POOL_LUT = {"lane_bits": 2.422, "memory_luts": 0.498, "const": 40.33}
-POOL_FF = {"lane_bits": 1.959, "const": 26.791}
-WIDTH_LUT = {"up_bits": 0.011, "down_bits": 1.01, "const": 5.671}
-WIDTH_FF = {"register_bits": 1.01, "const": 2.991}
-MAP_LUT = {"memory_luts": 0.341, "const": 0.004}
+# every stage of random-cnv-small and random-vgg16, binary and ternary, at 16 folds, some the
+# model's choice, some not, three with fully unrolled units (docs/performance.md): within -9% to
+# +6% of Yosys' LUTs and -9% to +7% of its flip-flops per fold. A table per kind of stage, by
+# ``gen.graph.Stage.kind``. The weight banks' registers and multiplexers, the sum trees'
+# pipeline registers and the skid register are counted, not fitted.
+MVU_LUT = {"lanes_binary": 1.862, "lanes_ternary": 3.029, "lanes_int8": 11.022,
+           "baked_adder_bits_binary": 0.417, "baked_adder_bits_ternary": 0.803,
+           "baked_adder_bits_int8": 0.898,
+           "memory_luts": 1.221, "compare_bits": 0.955, "const": 79.116}
+MVU_FF = {"ram_weight_bits": 1.965, "logic_weight_columns": 2.063, "acc_bits": 1.012,
+          "input_bits": 2.63, "const": 48.513}
+WINDOW_LUT = {"lane_bits": 0.68, "register_bits": 0.397, "const": 62.627, "memory_luts": 1.447}
+WINDOW_FF = {"lane_bits": 1.881, "register_bits": 0.839, "const": 14.763}
+FIFO_LUT = {"address_bits": 4.735, "memory_luts": 1.058, "const": 0.0}
+FIFO_FF = {"address_bits": 1.377, "word_bits": 0.883, "const": 6.689}
+POOL_LUT = {"lane_bits": 2.422, "memory_luts": 0.509, "const": 38.61}
+POOL_FF = {"lane_bits": 1.959, "const": 26.733}
+WIDTH_LUT = {"up_bits": 0.011, "down_bits": 1.01, "const": 5.673}
+WIDTH_FF = {"register_bits": 1.01, "const": 2.999}
+MAP_LUT = {"memory_luts": 0.34, "const": 0.004}
 MAP_FF = {"lane_bits": 1.04, "const": 0.043}
 LABEL_LUT = {"kept_bits": 1.667, "lane_bits": 0.0, "const": 8.667}
 LABEL_FF = {"kept_bits": 1.0, "lane_bits": 0.0, "const": 9.0}
@@ -72,17 +78,19 @@ class Resources:
         return {"lut": round(self.lut), "ff": round(self.ff), "bram36": self.bram36}
 
 
-def memory(width, depth, *, rom=False):
+def memory(width, depth, *, rom=False, columns=None):
     """A ``width``-bit x ``depth``-word memory (a ``rom`` if never written) as Yosys maps it for
     UltraScale+: two words or fewer are logic; otherwise block RAM where memory_libmap finds it
     cheaper than LUT RAM (a ROM: than logic), else LUTs: a ROM as logic and wide multiplexers,
-    about one per bit column per 64 words; a written memory in the LUT-RAM cells it costs
-    least in, 8 LUTs each."""
+    about one per bit column per 64 words, a column built once however many times it occurs
+    (``columns``: the distinct ones, default ``width``); a written memory in the LUT-RAM cells
+    it costs least in, 8 LUTs each."""
     if depth <= 2:
         return Resources()
     block_cost, bram36 = _block_ram(width, depth, rom)
     if rom:
-        lut_cost, luts = int(ROM_LOGIC_COST * width * depth), width * math.ceil(depth / 64)
+        lut_cost = int(ROM_LOGIC_COST * width * depth)
+        luts = (width if columns is None else columns) * math.ceil(depth / 64)
     else:
         lut_cost, luts = _lut_ram(width, depth)
     if block_cost < lut_cost:
@@ -121,12 +129,12 @@ def _cells(width, depth, words, bits, rom):
     return deep, cells, MUX_COST * ((deep - 1) * width + (0 if rom or deep == 1 else deep))
 
 
-def weight_memories(width, depth):
-    """A unit's weight ROM, ``depth`` words of ``width`` bits, in the banks ``hw.mvu`` splits
-    it into, with the register after each bank and the multiplexer that picks one (a tree of
-    4:1 multiplexers, one LUT6 each, per bit)."""
+def weight_memories(width, depth, columns=None):
+    """A unit's weight ROM, ``depth`` words of ``width`` bits (``columns`` of them distinct),
+    in the banks ``hw.mvu`` splits it into, with the register after each bank and the
+    multiplexer that picks one (a tree of 4:1 multiplexers, one LUT6 each, per bit)."""
     bank = weight_bank_words(width, depth) or depth
-    banks = sum((memory(width, min(bank, depth - start), rom=True)
+    banks = sum((memory(width, min(bank, depth - start), rom=True, columns=columns)
                  for start in range(0, depth, bank)), Resources())
     count = math.ceil(depth / bank)
     if count == 1:
@@ -145,25 +153,93 @@ def accumulator_bits(layer):
     return Shape.cast(range(-bound, bound + 1)).width
 
 
+class _Identity:
+    """A weight array as a cache key, by identity: the arrays of a loaded network are never
+    changed, and the fold chooser prices the same layer at the same fold many times."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def __hash__(self):
+        return id(self.array)
+
+    def __eq__(self, other):
+        return self.array is other.array
+
+
+@functools.lru_cache(maxsize=4096)
+def _distinct_columns(weights, pe, simd):
+    mh, mw = weights.array.shape
+    columns = (np.asarray(weights.array, dtype=np.uint8)
+               .reshape(mh // pe, pe, mw // simd, simd).transpose(1, 3, 0, 2)
+               .reshape(pe * simd, (mh // pe) * (mw // simd)))
+    packed = np.packbits(columns, axis=1)
+    words = np.zeros((len(packed), -(-packed.shape[1] // 8) * 8), np.uint8)
+    words[:, :packed.shape[1]] = packed
+    words = words.view(np.uint64)  # a column as 64-bit integers: sorted far faster than bytes
+    return len(np.unique(words[:, 0] if words.shape[1] == 1 else words, axis=0))
+
+
+def weight_columns(layer, fold):
+    """Distinct bit columns of ``layer``'s weight memory under ``fold``: lanes that see the same
+    weight in every word. Synthesis builds a column of a ROM in logic, and the register after
+    it, once for all the lanes that share it."""
+    return _distinct_columns(_Identity(layer.weights), fold.pe, fold.simd)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tree_bits(simd, mw, term_bits, weights=None):
+    return sum_tree_bits(simd, mw, term_bits, None if weights is None else weights.array)
+
+
+def tree_bits(layer, fold):
+    """``(adder bits, register bits)`` of the sum trees of ``layer``'s unit under ``fold``
+    (``hw.mvu.sum_tree_bits``). Where the weights are constants (a unit one word deep), ternary
+    and integer terms are built per input (``x`` or its negation), the same in every lane with
+    the same weight, so lanes share their sums; binary terms come from one XOR per lane and do
+    not."""
+    term_bits = element_bits(layer.in_bits)
+    if (layer.mh // fold.pe) * (layer.mw // fold.simd) == 1 and layer.in_bits != 1:
+        return _tree_bits(fold.simd, layer.mw, term_bits, _Identity(layer.weights))
+    adders, registers = _tree_bits(fold.simd, layer.mw, term_bits)
+    return fold.pe * adders, fold.pe * registers
+
+
+def output_word_bits(layer, fold):
+    """Bits of one output word of ``layer``'s unit: ``pe`` output elements."""
+    return fold.pe * (layer.out_bits or accumulator_bits(layer))
+
+
 def mvu_features(layer, fold):
-    """``(LUT features, flip-flop features, memories)`` of ``layer``'s unit under ``fold``:
-    feature values by coefficient name, and the unit's memories (weights, thresholds, input
-    buffer) as ``Resources``."""
+    """``(LUT features, flip-flop features, memories, counted flip-flops)`` of ``layer``'s unit
+    under ``fold``: feature values by coefficient name, the unit's memories (weights,
+    thresholds, input buffer) as ``Resources``, and the flip-flops counted rather than fitted
+    (``hw.mvu``: the weight banks' registers, the pipeline registers of the sum trees and the
+    skid register holding one output word). A fully unrolled unit (one word deep) has its
+    weights as constants: its sum trees are priced apart, and it has no weight memory or
+    register."""
     lanes = fold.pe * fold.simd
     acc = accumulator_bits(layer)
     thresholds = 0 if layer.output == "scores" else layer.thresholds.shape[1]
     depth = (layer.mh // fold.pe) * (layer.mw // fold.simd)
     in_bits = fold.simd * element_bits(layer.in_bits)
-    memories = (weight_memories(lanes, depth)
-                + memory(fold.pe * thresholds * acc, layer.mh // fold.pe, rom=True)
+    weights = weight_memories(lanes, depth)
+    in_block_ram = weights.bram36 > 0
+    columns = 0 if in_block_ram or depth == 1 else weight_columns(layer, fold)
+    if columns:
+        weights = weight_memories(lanes, depth, columns)
+    memories = (weights + memory(fold.pe * thresholds * acc, layer.mh // fold.pe, rom=True)
                 + memory(in_bits, layer.mw // fold.simd))
+    adder_bits, register_bits = tree_bits(layer, fold)
     lut = {name: 0 for name in MVU_LUT}
-    kind = {1: "lanes_binary", 2: "lanes_ternary"}.get(layer.in_bits, "lanes_int8")
-    lut.update({kind: lanes, "memory_luts": memories.lut,
-                "compare_bits": fold.pe * thresholds * acc, "const": 1})
-    ff = {"lanes": lanes if depth > 1 else 0, "acc_bits": fold.pe * acc, "input_bits": in_bits,
-          "const": 1}
-    return lut, ff, memories
+    kind = {1: "binary", 2: "ternary"}.get(layer.in_bits, "int8")
+    lut.update({f"baked_adder_bits_{kind}" if depth == 1 else f"lanes_{kind}":
+                adder_bits if depth == 1 else lanes,
+                "memory_luts": memories.lut, "compare_bits": fold.pe * thresholds * acc,
+                "const": 1})
+    ff = {"ram_weight_bits": lanes if in_block_ram else 0, "logic_weight_columns": columns,
+          "acc_bits": fold.pe * acc, "input_bits": in_bits, "const": 1}
+    return lut, ff, memories, memories.ff + register_bits + output_word_bits(layer, fold)
 
 
 def linear(coefficients, features):
@@ -177,21 +253,9 @@ def _priced(kind, lut, ff, memories, counted_ff=0):
     return Resources(linear(lut_table, lut), linear(ff_table, ff) + counted_ff, memories.bram36)
 
 
-def output_word_bits(layer, fold):
-    """Bits of one output word of ``layer``'s unit: ``pe`` output elements."""
-    return fold.pe * (layer.out_bits or accumulator_bits(layer))
-
-
-def mvu_counted_ff(layer, fold, memories):
-    """Flip-flops of ``layer``'s unit that are counted, not fitted (``hw.mvu``): the weight
-    banks' registers (in ``memories``) and the skid register holding one output word."""
-    return memories.ff + output_word_bits(layer, fold)
-
-
 def mvu_resources(layer, fold):
     """The matrix-vector unit of ``layer`` under ``fold``."""
-    lut, ff, memories = mvu_features(layer, fold)
-    return _priced("mvu", lut, ff, memories, mvu_counted_ff(layer, fold, memories))
+    return _priced("mvu", *mvu_features(layer, fold))
 
 
 def window_features(layer, simd):
@@ -277,8 +341,7 @@ def stage_features(stage, layer, fold):
     """``(LUT features, flip-flop features, memories, counted flip-flops)`` of one stage of a
     hardware graph (``gen.graph.Stage``) implementing ``layer`` under its ``fold``."""
     if stage.kind == "mvu":
-        lut, ff, memories = mvu_features(layer, fold)
-        return lut, ff, memories, mvu_counted_ff(layer, fold, memories)
+        return mvu_features(layer, fold)
     if stage.kind == "window":
         return (*window_features(layer, fold.simd), 0)
     return (*COMPONENT_FEATURES[stage.kind](stage.component), 0)

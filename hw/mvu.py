@@ -67,6 +67,50 @@ def _sum_tree(terms, register=None, levels=0):
     return terms[0]
 
 
+def sum_tree_levels(simd, mw):
+    """Adder levels of a unit's sum tree taking ``simd`` of ``mw`` inputs per step, the
+    accumulator's add counting as one when a vector takes more than one step."""
+    return _tree_depth(simd) + (mw > simd)
+
+
+class _LaneSums:
+    """One place of a sum tree in every lane, standing in for a value in ``_sum_tree``: its
+    width (a sum is one bit wider than the wider of its operands, as in Amaranth) and, per lane,
+    a key for what it adds up. Each sum records its bits times the number of different keys in
+    ``adders``: the adders synthesis builds, one for all the lanes that add up the same."""
+
+    def __init__(self, bits, keys, adders):
+        self.bits, self.keys, self.adders = bits, keys, adders
+
+    def distinct_bits(self):
+        return self.bits * len(np.unique(self.keys))
+
+    def __add__(self, other):
+        key = self.keys * np.uint64(0x9E3779B97F4A7C15) + other.keys
+        total = _LaneSums(max(self.bits, other.bits) + 1, key ^ (key >> np.uint64(29)),
+                          self.adders)
+        self.adders.append(total.distinct_bits())
+        return total
+
+
+def sum_tree_bits(simd, mw, term_bits, lane_weights=None):
+    """``(adder bits, register bits)`` of the sum trees ``MatrixVectorUnit`` builds, summing
+    ``simd`` terms of ``term_bits`` bits per step with ``mw`` inputs per output: the output
+    bits of every adder and of every pipeline register. Without ``lane_weights``, of one
+    lane's tree. With them (a row of ``simd`` constant weights per lane), of all the lanes',
+    a sum of the same inputs under the same weights counted once: synthesis builds it once."""
+    keys = (np.zeros((1, simd), np.uint64) if lane_weights is None
+            else np.asarray(lane_weights, np.uint64) + np.uint64(1))
+    adders, registers = [], []
+
+    def register(term):
+        registers.append(term.distinct_bits())
+        return term
+    _sum_tree([_LaneSums(term_bits, keys[:, k], adders) for k in range(simd)], register,
+              sum_tree_levels(simd, mw))
+    return sum(adders), sum(registers)
+
+
 class MatrixVectorUnit(wiring.Component):
     """Multiplies each input vector by a fixed ±1 matrix and thresholds the result.
 
@@ -168,7 +212,7 @@ class MatrixVectorUnit(wiring.Component):
         self._baked = mh == self.pe and mw == self.simd
         self._bank_words = None if self._baked else weight_bank_words(
             self.pe * self.simd, (mh // self.pe) * (mw // self.simd))
-        self._tree_levels = _tree_depth(self.simd) + (mw > self.simd)
+        self._tree_levels = sum_tree_levels(self.simd, mw)
         self._read_registers = 1 if self._baked else 2 if self._bank_words is None else 3
         self.latency = (self._read_registers + 3
                         + max(self._tree_levels - 1, 0) // LEVELS_PER_STAGE)

@@ -118,3 +118,14 @@ def test_counts_by_instance_sums_each_stage_with_its_submodules():
                "\\xnorflow_top.conv0_mvu": {"lut": 300, "ff": 90}}
     assert counts_by_instance(modules, "xnorflow_top") == {
         "conv0_fifo": {"lut": 28, "ff": 3}, "conv0_mvu": {"lut": 300, "ff": 90}}
+
+
+@pytest.mark.parametrize("option", ["--folds", "--held-out"])
+def test_a_fold_faster_than_the_network_goes_is_refused_before_any_synthesis(tmp_path, capsys,
+                                                                             option):
+    with pytest.raises(SystemExit):
+        main([option, "random-cnv-small@900:pe", "--out", str(tmp_path)])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.endswith(f"error: {option} random-cnv-small@900: no fold reaches 900 cycles per "
+                          "frame; the fastest is 1,024")
+    assert not list(tmp_path.iterdir())

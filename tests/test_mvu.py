@@ -4,9 +4,9 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
-from amaranth import signed, unsigned
+from amaranth import Signal, signed, unsigned
 
-from hw.mvu import MatrixVectorUnit
+from hw.mvu import MatrixVectorUnit, _sum_tree, sum_tree_bits, sum_tree_levels
 from sim.runner import component_verilog, run_cocotb
 from sim.tb.mvu_tb import reference
 
@@ -175,3 +175,72 @@ W = np.ones((4, 6), int)
 def test_mvu_refuses_bad_parameters(kwargs, error, match):
     with pytest.raises(error, match=match):
         MatrixVectorUnit(**{"weights": W, "pe": 2, "simd": 3, **kwargs})
+
+
+@pytest.mark.parametrize("simd, mw, term_shape", [
+    (1, 1, unsigned(1)), (2, 4, unsigned(1)), (27, 27, signed(8)), (48, 144, unsigned(1)),
+    (144, 144, unsigned(2)), (3, 27, signed(8)), (576, 576, unsigned(1))])
+def test_sum_tree_bits_are_the_widths_of_the_adders_and_registers_built(simd, mw, term_shape):
+    """What the resource model counts equals the adders and registers the unit's tree builds."""
+    adders, registered = [], []
+
+    class Counted:
+        def __init__(self, value):
+            self.value = value
+
+        def __add__(self, other):
+            total = self.value + other.value
+            adders.append(len(total))
+            return Counted(total)
+
+    def register(term):
+        registered.append(len(term.value))
+        return term
+    _sum_tree([Counted(Signal(term_shape)) for _ in range(simd)], register,
+              sum_tree_levels(simd, mw))
+    assert sum_tree_bits(simd, mw, term_shape.width) == (sum(adders), sum(registered))
+
+
+class _Sum:
+    """A sum in a lane's tree for ``_sum_tree``: its width and what it adds up, by name."""
+
+    def __init__(self, bits, name, operands=()):
+        self.bits, self.name, self.operands = bits, name, operands
+
+    def __add__(self, other):
+        return _Sum(max(self.bits, other.bits) + 1, ("+", self.name, other.name), (self, other))
+
+    def registered(self):
+        return _Sum(self.bits, ("register", self.name), (self,))
+
+
+def shared_sum_tree_bits(simd, mw, term_bits, lane_weights):
+    """Adder and register bits of the lanes' trees, built one lane at a time and the same sums
+    (by what they add up) counted once."""
+    built, nodes = {}, [_sum_tree([_Sum(term_bits, (k, w)) for k, w in enumerate(row)],
+                                  _Sum.registered, sum_tree_levels(simd, mw))
+                        for row in lane_weights]
+    while nodes:
+        node = nodes.pop()
+        if node.operands and node.name not in built:
+            built[node.name] = node.bits
+            nodes.extend(node.operands)
+    return tuple(sum(bits for name, bits in built.items() if name[0] == kind)
+                 for kind in ("+", "register"))
+
+
+def test_lanes_with_the_same_constant_weights_share_their_sums():
+    one_lane = sum_tree_bits(8, 8, 8)
+    assert sum_tree_bits(8, 8, 8, [[1, 0, 1, 1, 0, 0, 1, 0]] * 3) == one_lane
+    # the second lane differs in the last input only: it shares the sums of the first six
+    adders, registers = sum_tree_bits(8, 8, 8, [[1] * 8, [1] * 7 + [0]])
+    assert one_lane[0] < adders < 2 * one_lane[0] and one_lane[1] < registers
+
+
+@pytest.mark.parametrize("lanes, simd, mw, term_bits", [(16, 27, 27, 8), (64, 27, 27, 8),
+                                                        (12, 144, 144, 2), (5, 7, 7, 8)])
+def test_shared_sums_are_counted_as_building_each_lane_and_merging_equal_sums(lanes, simd, mw,
+                                                                              term_bits):
+    weights = np.random.default_rng(simd).integers(0, 2, (lanes, simd))
+    assert sum_tree_bits(simd, mw, term_bits, weights) == shared_sum_tree_bits(
+        simd, mw, term_bits, weights)

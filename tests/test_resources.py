@@ -1,5 +1,7 @@
 """The resource model: memory mapping against Yosys' own choice (synth_xilinx -family xcup), and
 the pricing of every stage of a hardware graph."""
+import dataclasses
+
 import numpy as np
 import pytest
 from amaranth import Elaboratable, Module, Signal, unsigned
@@ -7,11 +9,11 @@ from amaranth.back import verilog
 from amaranth.lib.memory import Memory
 
 from boards.yosys import estimate_xcup
-from gen.fold import fold_for_interval
+from gen.fold import LayerFold, fold_for_interval
 from gen.graph import build_graph
 from gen.networks import random_cnv_small
-from gen.resources import (STAGE_TABLES, graph_resources, layer_luts, memory, stage_resources,
-                           width_features)
+from gen.resources import (STAGE_TABLES, graph_resources, layer_luts, memory, mvu_features,
+                           stage_resources, tree_bits, weight_columns, width_features)
 from hw.stream import WidthConverter
 
 # (width, depth, rom): the shapes where the model used to go wrong (a 512-bit x 288-word weight
@@ -104,3 +106,41 @@ def test_a_width_converter_is_priced_by_its_shift_registers(in_lanes, out_lanes,
     assert lut == {"up_bits": up_bits, "down_bits": down_bits, "const": steps}
     assert ff == {"register_bits": up_bits + down_bits, "const": steps}
     assert memories.lut == memories.bram36 == 0
+
+
+def with_weights(layer, weights):
+    """``layer`` with other weights (a new array: the model caches by the array)."""
+    return dataclasses.replace(layer, weights=np.array(weights, dtype=np.uint8))
+
+
+def test_lanes_whose_weights_are_the_same_in_every_word_are_one_column():
+    conv = random_cnv_small().layer("conv1")  # 16 outputs x 144 inputs
+    row = np.random.default_rng(1).integers(0, 2, conv.mw)
+    equal_rows = with_weights(conv, np.tile(row, (conv.mh, 1)))
+    assert weight_columns(equal_rows, LayerFold(4, 16)) == 16  # 4 lanes share each column
+    assert weight_columns(conv, LayerFold(4, 16)) == 64  # random: 36-bit columns all differ
+
+
+def test_a_fully_unrolled_unit_is_priced_by_its_adders_with_no_weight_memory():
+    conv = random_cnv_small().layer("conv1")
+    lut, ff, memories, _ = mvu_features(conv, LayerFold(conv.mh, conv.mw))
+    assert lut["baked_adder_bits_binary"] == tree_bits(conv, LayerFold(conv.mh, conv.mw))[0] > 0
+    assert lut["lanes_binary"] == 0 and ff["logic_weight_columns"] == ff["ram_weight_bits"] == 0
+    assert memories.lut == memories.bram36 == 0
+    folded, *_ = mvu_features(conv, LayerFold(conv.mh, conv.mw // 4))
+    assert folded["lanes_binary"] == conv.mh * conv.mw // 4 and folded["memory_luts"] > 0
+
+
+def test_constant_integer_weights_shared_by_lanes_share_their_sums():
+    """A first layer whose channels all have the same weights builds one channel's sums; binary
+    lanes, one XOR each, never share."""
+    first, binary = (random_cnv_small().layer(name) for name in ("conv0", "conv1"))
+    one_lane = tree_bits(first, LayerFold(1, first.mw))
+    row = np.random.default_rng(2).integers(0, 2, first.mw)
+    equal = with_weights(first, np.tile(row, (first.mh, 1)))
+    assert tree_bits(equal, LayerFold(first.mh, first.mw)) == one_lane
+    assert tree_bits(first, LayerFold(first.mh, first.mw))[0] > 2 * one_lane[0]
+    equal_binary = with_weights(binary, np.tile(binary.weights[0], (binary.mh, 1)))
+    assert tree_bits(equal_binary, LayerFold(binary.mh, binary.mw)) == tree_bits(
+        binary, LayerFold(binary.mh, binary.mw)) == tuple(
+        binary.mh * bits for bits in tree_bits(binary, LayerFold(1, binary.mw)))
