@@ -155,7 +155,8 @@ def accumulator_bits(layer):
 
 class _Identity:
     """A weight array as a cache key, by identity: the arrays of a loaded network are never
-    changed, and the fold chooser prices the same layer at the same fold many times."""
+    changed, and the fold chooser prices the same layer at the same fold many times. (The
+    cache holds the array, so its id is not reused while the entry lives.)"""
 
     def __init__(self, array):
         self.array = array
@@ -167,7 +168,7 @@ class _Identity:
         return self.array is other.array
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _distinct_columns(weights, pe, simd):
     mh, mw = weights.array.shape
     columns = (np.asarray(weights.array, dtype=np.uint8)
@@ -187,7 +188,7 @@ def weight_columns(layer, fold):
     return _distinct_columns(_Identity(layer.weights), fold.pe, fold.simd)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _tree_bits(simd, mw, term_bits, weights=None):
     return sum_tree_bits(simd, mw, term_bits, None if weights is None else weights.array)
 
