@@ -232,12 +232,12 @@ def mvu_features(layer, fold):
     memories = (weights + memory(fold.pe * thresholds * acc, layer.mh // fold.pe, rom=True)
                 + memory(in_bits, layer.mw // fold.simd))
     adder_bits, register_bits = tree_bits(layer, fold)
-    lut = {name: 0 for name in MVU_LUT}
     kind = {1: "binary", 2: "ternary"}.get(layer.in_bits, "int8")
-    lut.update({f"baked_adder_bits_{kind}" if depth == 1 else f"lanes_{kind}":
-                adder_bits if depth == 1 else lanes,
-                "memory_luts": memories.lut, "compare_bits": fold.pe * thresholds * acc,
-                "const": 1})
+    datapath = ((f"baked_adder_bits_{kind}", adder_bits) if depth == 1
+                else (f"lanes_{kind}", lanes))
+    lut = {name: 0 for name in MVU_LUT}
+    lut.update({datapath[0]: datapath[1], "memory_luts": memories.lut,
+                "compare_bits": fold.pe * thresholds * acc, "const": 1})
     ff = {"ram_weight_bits": lanes if in_block_ram else 0, "logic_weight_columns": columns,
           "acc_bits": fold.pe * acc, "input_bits": in_bits, "const": 1}
     return lut, ff, memories, memories.ff + register_bits + output_word_bits(layer, fold)
