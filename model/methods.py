@@ -72,6 +72,20 @@ class DualPath(Ste):
             after.scale = InputScale(block.act)
 
 
+UBQ_PHASES = (0.4, 0.5, 0.8)   # ubq's default (hard_at, freeze_from, freeze_to)
+
+
+def check_ubq_phases(phases):
+    """``phases`` as a float triple (hard_at, freeze_from, freeze_to); ``MethodError`` unless
+    0 < hard_at ≤ freeze_from ≤ freeze_to ≤ 1."""
+    phases = tuple(float(value) for value in phases)
+    if len(phases) != 3 or not 0 < phases[0] <= phases[1] <= phases[2] <= 1:
+        raise MethodError(f"ubq phases must be three fractions of the steps, 0 < HARD <= FREEZE_FROM "
+                          f"<= FREEZE_TO <= 1 (default {','.join(map(str, UBQ_PHASES))}), not "
+                          f"{','.join(map(str, phases))}")
+    return phases
+
+
 class Ubq(Ste):
     """Phases over the training steps (fractions of ``total``): τ annealed linearly from
     ``tau0`` to 0 until ``hard_at``; thresholded layer i of n frozen at
@@ -80,8 +94,15 @@ class Ubq(Ste):
     name = "ubq"
     description = ("uncertainty-based sign annealed to a hard sign, gradual freezing first layers first "
                    "with batch norm replaced by integer thresholds, then fine-tuning")
-    tau0, hard_at, freeze_from, freeze_to = 1.0, 0.4, 0.5, 0.8
+    tau0 = 1.0
     compilable = False      # the model changes at every step (annealing, freezing): recompiles
+
+    def __init__(self, phases=UBQ_PHASES):
+        self.hard_at, self.freeze_from, self.freeze_to = check_ubq_phases(phases)
+
+    @property
+    def phases(self):
+        return self.hard_at, self.freeze_from, self.freeze_to
 
     def prepare(self, model):
         for block in thresholded_blocks(model):
@@ -139,8 +160,13 @@ def freeze(block, *, first):
 METHODS = {method.name: method for method in (Ste(), Xnor(), Ubq(), DualPath())}
 
 
-def get_method(name):
-    """The method called ``name``; an unknown name raises ``MethodError`` listing the accepted ones."""
+def get_method(name, *, ubq_phases=None):
+    """The method called ``name``, with ``ubq_phases`` (see ``Ubq``) replacing ubq's defaults; an
+    unknown name, or phases for another method, raises ``MethodError`` in one line."""
     if name not in METHODS:
         raise MethodError(f"unknown method {name!r}; accepted: {', '.join(METHODS)}")
-    return METHODS[name]
+    if ubq_phases is None:
+        return METHODS[name]
+    if name != "ubq":
+        raise MethodError(f"ubq phases apply to --method ubq, not {name}")
+    return Ubq(ubq_phases)

@@ -70,7 +70,7 @@ def read_checkpoint(path, option, device="cpu"):
 
 
 def parse_args(argv=None):
-    from model.methods import METHODS
+    from model.methods import METHODS, MethodError, get_method
     from model.nets import ARCHS, PRECISIONS
 
     parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n")[0])
@@ -89,6 +89,9 @@ def parse_args(argv=None):
                         help="cross-entropy (default) or Brevitas' squared hinge loss")
     parser.add_argument("--method", choices=list(METHODS), default="ste",
                         help="training method of a binary model (default ste; docs/methods.md)")
+    parser.add_argument("--ubq-phases", metavar="HARD,FREEZE_FROM,FREEZE_TO",
+                        help="--method ubq: fractions of all steps where the sign becomes hard and where "
+                             "freezing starts and ends (default 0.4,0.5,0.8; docs/methods.md)")
     parser.add_argument("--limit-train", type=int,
                         help="train on a fixed random subset of N training images (the same in every run)")
     parser.add_argument("--limit-test", type=int,
@@ -129,12 +132,25 @@ def parse_args(argv=None):
         parser.error(f"--device must be cpu or cuda, not {args.device!r}")
     if args.precision == "fp32" and args.method != "ste":
         parser.error(f"--method {args.method} trains a binary model, not --precision fp32")
+    if args.ubq_phases is not None:
+        try:
+            args.ubq_phases = get_method(args.method, ubq_phases=_fractions(args.ubq_phases)).phases
+        except (MethodError, ValueError) as error:
+            parser.error(f"--ubq-phases: {error}")
     if args.compile and not METHODS[args.method].compilable:
         parser.error(f"--compile: method {args.method} changes the model at every step (annealing, "
                      f"freezing), which recompiles it; train {args.method} without --compile")
     if args.lr is None:
         args.lr = DEFAULT_LR[args.precision]
     return args
+
+
+def _fractions(text):
+    """``"0.4,0.5,0.8"`` → a tuple of floats (``ValueError`` quoting ``text`` if one is not a number)."""
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"expected comma-separated fractions such as 0.4,0.5,0.8, not {text!r}") from None
 
 
 def lr_at(step, total, peak, warmup):
@@ -231,7 +247,7 @@ def _steps_per_epoch(n, batch_size):
 def train(args):
     import torch
     from model.augment import check_images, load_splits, random_crop_flip, subset
-    from model.methods import get_method
+    from model.methods import UBQ_PHASES, get_method
     from model.nets import build_model, DATASET_SHAPES
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -257,7 +273,7 @@ def train(args):
 
     torch.manual_seed(args.seed)
     model = build_model(args.arch, shape, classes, args.precision)
-    method = get_method(args.method)
+    method = get_method(args.method, ubq_phases=args.ubq_phases)
     if args.precision == "binary":
         method.prepare(model)
     model.to(device)
@@ -265,6 +281,7 @@ def train(args):
     augment = args.dataset == "cifar10" and not args.no_augment
     config = {"arch": args.arch, "dataset": args.dataset, "precision": args.precision,
               "method": args.method, "loss": args.loss,
+              "ubq_phases": list(method.phases) if args.method == "ubq" else None,
               "classes": classes, "seed": args.seed, "batch_size": args.batch_size,
               "lr": args.lr, "limit_train": args.limit_train, "augment": augment,
               "bf16": args.bf16, "compile": args.compile,
@@ -274,11 +291,13 @@ def train(args):
     ckpt_path = out / CHECKPOINT
     if args.resume:
         state = read_checkpoint(ckpt_path, "--resume", device)
-        for key in ("arch", "dataset", "precision", "method", "loss", "classes", "distill_weight",
-                    "distill_temp"):
-            # checkpoints from before --method and --loss trained with ste and cross-entropy, and
-            # those from before --teacher without one (None)
-            if state["config"].get(key, {"method": "ste", "loss": "ce"}.get(key)) != config[key]:
+        # checkpoints from before --method, --loss and --ubq-phases trained with ste, cross-entropy
+        # and ubq's default phases, and those from before --teacher without one (None)
+        before_options = {"method": "ste", "loss": "ce", "ubq_phases": list(UBQ_PHASES)
+                          if state["config"].get("method") == "ubq" else None}
+        for key in ("arch", "dataset", "precision", "method", "loss", "ubq_phases", "classes",
+                    "distill_weight", "distill_temp"):
+            if state["config"].get(key, before_options.get(key)) != config[key]:
                 raise TrainError(f"--resume: {ckpt_path} was trained with {key}={state['config'].get(key)!r}, "
                                  f"not {config[key]!r}")
         start_epoch, history = int(state["epoch"]), list(state["history"])

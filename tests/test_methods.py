@@ -16,7 +16,8 @@ from gen.ir import load_network                                          # noqa:
 from model import train                                                  # noqa: E402
 from model.export import export_network, fold_threshold                  # noqa: E402
 from model.layers import FrozenThresholds, TernaryAct, UncertainSign     # noqa: E402
-from model.methods import METHODS, Ubq, freeze, get_method, thresholded_blocks  # noqa: E402
+from model.methods import (METHODS, MethodError, Ubq, freeze, get_method,  # noqa: E402
+                           thresholded_blocks)
 from model.nets import build_model                                       # noqa: E402
 from model.quant import pixels_to_input                                  # noqa: E402
 from tests.test_model_export import random_images, randomize_bn          # noqa: E402
@@ -96,6 +97,30 @@ def test_ubq_annealing_reaches_a_hard_sign():
     hard.sum().backward()
     assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0]       # hardtanh STE
     assert UncertainSign(1.0).eval()(x).tolist() == hard.tolist()     # eval: always hard
+
+
+def test_ubq_phases_move_the_hard_sign_and_the_freezing():
+    ubq, total = get_method("ubq", ubq_phases=(0.2, 0.6, 0.9)), 1000
+    assert ubq.tau(199, total) > 0 == ubq.tau(200, total)
+    assert [ubq.freeze_step(i, 4, total) for i in range(4)] == [600, 700, 800, 900]
+    assert get_method("ubq").phases == (0.4, 0.5, 0.8)                 # the defaults are untouched
+    assert get_method("ubq", ubq_phases=(1, 1, 1)).phases == (1.0, 1.0, 1.0)
+    with pytest.raises(MethodError, match="apply to --method ubq, not ste"):
+        get_method("ste", ubq_phases=(0.4, 0.5, 0.8))
+    for phases in [(0, 0.5, 0.8), (0.6, 0.5, 0.8), (0.4, 0.9, 0.8), (0.4, 0.5, 1.1), (0.4, 0.5)]:
+        with pytest.raises(MethodError, match="0 < HARD <= FREEZE_FROM <= FREEZE_TO <= 1"):
+            get_method("ubq", ubq_phases=phases)
+
+
+def test_ubq_phases_are_recorded_and_a_resume_with_others_is_refused(tmp_path, capsys):
+    data = _mnist_idx(tmp_path / "mnist")
+    common = ["--arch", "tiny-mlp", "--dataset", "mnist", "--data", str(data), "--batch-size", "50",
+              "--method", "ubq", "--out", str(tmp_path / "run")]
+    assert train.main(common + ["--epochs", "1", "--ubq-phases", "0.25,0.5,0.75"]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["config"]["ubq_phases"] == [0.25, 0.5, 0.75]
+    assert train.main(common + ["--epochs", "2", "--resume"]) == 2
+    assert "was trained with ubq_phases=[0.25, 0.5, 0.75], not [0.4, 0.5, 0.8]" in capsys.readouterr().err
 
 
 def test_freezing_keeps_the_eval_function_and_trains_on():
@@ -180,6 +205,9 @@ def test_ubq_resume_continues_exactly(tmp_path, monkeypatch):
 @pytest.mark.parametrize("args,message", [
     (["--method", "bogus"], "invalid choice: 'bogus'"),
     (["--method", "xnor", "--precision", "fp32"], "--method xnor trains a binary model"),
+    (["--ubq-phases", "0.4,0.5,0.8"], "--ubq-phases: ubq phases apply to --method ubq, not ste"),
+    (["--method", "ubq", "--ubq-phases", "0.5,0.4,0.8"], "--ubq-phases: ubq phases must be three"),
+    (["--method", "ubq", "--ubq-phases", "0.4,half,0.8"], "expected comma-separated fractions"),
 ])
 def test_method_errors_are_one_line(tmp_path, args, message):
     result = subprocess.run([sys.executable, "-m", "model.train", "--arch", "tiny-mlp", "--dataset",
