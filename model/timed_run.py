@@ -5,13 +5,14 @@
 
 For a machine lent for a few minutes, whose speed is not known beforehand. The teacher
 (``--precision fp32``) trains ``--teacher-epochs`` epochs into ``OUT/teacher``; its log gives the
-seconds per epoch (the median after the first, which includes compilation). The student trains into
-``OUT/student`` with ``--teacher`` and as many epochs as fit in what is left of ``--seconds`` at that
-pace times ``--student-cost`` (a student epoch, the teacher's forward pass included, against a teacher
-epoch: 1.0 for CNV on a 2-core CPU), less ``--reserve`` seconds for its export check and the
-teacher's first-epoch overhead (compilation) once more, for the student's own. Both are plain
-``model.train`` runs with the options after ``--``; the student's whole command is printed and written
-to ``OUT/student-command.txt``, so that the run can be repeated without a budget. A finished teacher
+seconds per epoch (the median after the first, which includes compilation). The student, with
+``--teacher`` and the method ``--student-method`` (default ste), trains into ``OUT/student`` for as
+many epochs as fit in what is left of ``--seconds`` at that pace times ``--student-cost`` (a student
+epoch, the teacher's forward pass included, against a teacher epoch: 1.0 for CNV on a 2-core CPU),
+less ``--reserve`` seconds for its export check and the teacher's first-epoch overhead
+(compilation) once more, for the student's own. Both are plain ``model.train`` runs with the
+options after ``--``; the student's whole command is printed and written to
+``OUT/student-command.txt``, so that the run can be repeated without a budget. A finished teacher
 (``OUT/teacher/summary.json``) is reused.
 """
 import argparse
@@ -32,6 +33,8 @@ class BudgetError(ValueError):
 
 
 def parse_args(argv=None):
+    from model.methods import METHODS
+
     parser = argparse.ArgumentParser(prog="python -m model.timed_run", description=__doc__.split("\n")[0])
     parser.add_argument("--arch", required=True, help="topology of teacher and student (model.train --arch)")
     parser.add_argument("--dataset", required=True)
@@ -40,6 +43,8 @@ def parse_args(argv=None):
     parser.add_argument("--teacher-epochs", type=int, default=20)
     parser.add_argument("--student-cost", type=float, default=1.0,
                         help="seconds of a student epoch per second of a teacher epoch (default 1.0)")
+    parser.add_argument("--student-method", default="ste", choices=list(METHODS),
+                        help="the student's model.train --method (default ste; docs/methods.md)")
     parser.add_argument("--reserve", type=float, default=180.0,
                         help="seconds kept for the student's export check (default 180)")
     parser.add_argument("options", nargs=argparse.REMAINDER,
@@ -82,8 +87,8 @@ def run(args):
     pace, overhead = epoch_seconds(teacher_dir / train.LOG)
     epochs = student_epochs(args.seconds - (time.time() - started), pace, args.student_cost,
                             args.reserve + overhead)
-    student = common + ["--epochs", str(epochs), "--teacher", str(teacher_dir / train.CHECKPOINT),
-                        "--out", str(args.out / "student")]
+    student = common + ["--method", args.student_method, "--epochs", str(epochs),
+                        "--teacher", str(teacher_dir / train.CHECKPOINT), "--out", str(args.out / "student")]
     command = shlex.join(["python", "-m", "model.train", *student])
     replace_text(args.out / "student-command.txt", command + "\n")
     print(f"teacher: {pace:.1f} s per epoch; student: {epochs} epochs: {command}", file=sys.stderr)

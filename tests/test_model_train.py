@@ -330,10 +330,11 @@ def test_timed_run_fits_the_student_into_the_budget(tmp_path, capsys):
     # the teacher is reused; at a pace of p seconds per epoch, 3.5 p after the reserve and the
     # first epoch's overhead is 3 epochs
     pace, overhead = timed_run.epoch_seconds(out / "teacher" / "log.jsonl")
-    assert timed_run.main(common + ["--seconds", str(10 + overhead + 3.5 * pace), "--reserve", "10"]
-                          + options) == 0
+    assert timed_run.main(common + ["--seconds", str(10 + overhead + 3.5 * pace), "--reserve", "10",
+                                    "--student-method", "dualpath"] + options) == 0
     summary = json.loads((out / "student" / "summary.json").read_text())
     assert summary["epochs"] == 3 and summary["config"]["teacher"].endswith("teacher/checkpoint.pt")
+    assert summary["method"] == "dualpath"
     assert summary["export"]["check"]["agree"] == summary["test_images"]
     command = (out / "student-command.txt").read_text()
-    assert command.startswith("python -m model.train --arch tiny-cnv") and "--epochs 3 --teacher" in command
+    assert command.startswith("python -m model.train --arch tiny-cnv") and "--method dualpath --epochs 3 --teacher" in command
