@@ -1,4 +1,5 @@
-"""Networks with fixed random weights, for tests and as the default until a trained one ships.
+"""The shipped networks: ``DEFAULT_NETWORK`` (the trained one ``gen build`` builds without
+``--model``) and networks with fixed random weights, for tests.
 
 Thresholds are calibrated on random inputs to each channel's median accumulation, so that every
 binary activation is +1 about half of the time: a random network then exercises every layer.
@@ -11,7 +12,7 @@ from gen import golden
 from gen.ir import ComputeLayer, InputSpec, LabelLayer, Network, PoolLayer
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "networks"
-DEFAULT_NETWORK = SHIPPED_DIR / "cnv-cifar10.json"
+DEFAULT_NETWORK = SHIPPED_DIR / "cnv-dualpath-cifar10.json"
 
 
 def cifar_input_table():
