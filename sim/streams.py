@@ -6,6 +6,7 @@ falling edge, when they have settled; a beat moves at the rising edge after a sa
 """
 import random
 
+import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
@@ -29,6 +30,19 @@ def unpack_lanes(word, lanes, width, signed=False):
             value -= 1 << width
         values.append(value)
     return values
+
+
+def assert_elements_equal(got, expected, *, lanes, words_per_frame):
+    """Raise naming the first wrong word (frame, word, both values) unless the element streams
+    ``got`` and ``expected`` (flat, ``lanes`` elements a word) are equal."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    wrong = np.flatnonzero(got != expected)
+    if len(wrong):
+        word = wrong[0] // lanes
+        raise AssertionError(
+            f"{len(wrong)} wrong elements; first in frame {word // words_per_frame}, word "
+            f"{word % words_per_frame}: got {got[word * lanes:(word + 1) * lanes].tolist()}, "
+            f"expected {expected[word * lanes:(word + 1) * lanes].tolist()}")
 
 
 async def start_clock_and_reset(dut, period_ns=10, cycles=3):

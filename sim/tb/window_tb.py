@@ -5,7 +5,7 @@ import cocotb
 import numpy as np
 
 from sim.params import read_params, write_result
-from sim.streams import StreamSink, StreamSource, start_clock_and_reset
+from sim.streams import StreamSink, StreamSource, assert_elements_equal, start_clock_and_reset
 
 
 def window_reference(frame, *, kernel, pad, pad_value):
@@ -41,11 +41,5 @@ async def windows_match_reference(dut):
     cocotb.start_soon(source.send(frames.reshape(-1, in_lanes).tolist()))
     got, cycles = await sink.receive(len(expected) // simd)
     got = np.array(got).reshape(-1)
-    wrong = np.flatnonzero(got != expected)
-    if len(wrong):
-        word = wrong[0] // simd
-        raise AssertionError(
-            f"{len(wrong)} wrong elements; first in frame {word // words_per_frame}, word "
-            f"{word % words_per_frame}: got {got[word * simd:(word + 1) * simd].tolist()}, "
-            f"expected {expected[word * simd:(word + 1) * simd].tolist()}")
+    assert_elements_equal(got, expected, lanes=simd, words_per_frame=words_per_frame)
     write_result({"frame_starts": cycles[::words_per_frame]})
