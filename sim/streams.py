@@ -34,8 +34,8 @@ def unpack_lanes(word, lanes, width, signed=False):
 
 def assert_elements_equal(got, expected, *, lanes, words_per_frame):
     """Raise naming the first wrong word (frame, word, both values) unless the element streams
-    ``got`` and ``expected`` (flat, ``lanes`` elements a word) are equal."""
-    got, expected = np.asarray(got), np.asarray(expected)
+    ``got`` and ``expected`` (words of ``lanes`` elements, flat or not) are equal."""
+    got, expected = np.asarray(got).reshape(-1), np.asarray(expected).reshape(-1)
     wrong = np.flatnonzero(got != expected)
     if len(wrong):
         word = wrong[0] // lanes
