@@ -6,6 +6,7 @@ falling edge, when they have settled; a beat moves at the rising edge after a sa
 """
 import random
 
+import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
@@ -54,6 +55,63 @@ async def start_clock_and_reset(dut, period_ns=10, cycles=3):
     dut.rst.value = 0
 
 
+async def send_beats(clk, valid, ready, beats, offer, *, valid_probability, rng):
+    """Offer each of ``beats`` on a valid/ready channel, ``offer(beat)`` setting its payload,
+    with random valid gaps; returns when the last one was taken."""
+    index, holding = 0, False
+    while index < len(beats):
+        if not holding and rng.random() < valid_probability:
+            offer(beats[index])
+            holding = True
+        valid.value = int(holding)
+        await FallingEdge(clk)
+        fired = holding and int(ready.value) == 1
+        await RisingEdge(clk)
+        if fired:
+            index, holding = index + 1, False
+    valid.value = 0
+
+
+class HandshakeMonitor:
+    """Watches a valid/ready channel named ``name``: the cycle (``beats``) and payload values
+    (``payloads``) of every beat, and every cycle where a payload that was valid but not taken
+    on the cycle before is withdrawn or changed (``violations``; the AXI4-Stream rule)."""
+
+    def __init__(self, clk, *, valid, ready, payload, name):
+        self.clk, self.valid, self.ready, self.payload = clk, valid, ready, tuple(payload)
+        self.name = name
+        self.beats, self.payloads, self.violations = [], [], []
+        self._task = cocotb.start_soon(self._watch())
+
+    async def _watch(self):
+        cycle, held = 0, None
+        while True:
+            await FallingEdge(self.clk)
+            valid, ready = int(self.valid.value), int(self.ready.value)
+            offered = tuple(int(s.value) for s in self.payload) if valid else None
+            if held is not None and offered != held:
+                self.violations.append(cycle)
+            if valid and ready:
+                self.beats.append(cycle)
+                self.payloads.append(offered)
+            held = offered if valid and not ready else None
+            cycle += 1
+
+    def finish(self):
+        """Stop watching; fail if any blocked payload was withdrawn or changed."""
+        self._task.cancel()
+        assert not self.violations, (
+            f"{self.name}: a blocked word was withdrawn or changed at cycles "
+            f"{self.violations[:10]}")
+
+
+def stream_monitor(dut, prefix):
+    """A ``HandshakeMonitor`` of Amaranth stream ``prefix`` (``prefix__payload/valid/ready``)."""
+    return HandshakeMonitor(dut.clk, valid=getattr(dut, f"{prefix}__valid"),
+                            ready=getattr(dut, f"{prefix}__ready"),
+                            payload=[getattr(dut, f"{prefix}__payload")], name=prefix)
+
+
 class StreamSource:
     """Sends words on stream ``prefix`` (``prefix__payload/valid/ready``) with random valid gaps."""
 
@@ -69,19 +127,10 @@ class StreamSource:
 
     async def send(self, words):
         """Send each word (a sequence of lane values); returns when the last one was taken."""
-        index, holding = 0, False
-        while index < len(words):
-            if not holding and self.rng.random() < self.valid_probability:
-                self.payload.value = pack_lanes(words[index], self.width)
-                holding = True
-            self.valid.value = int(holding)
-            await FallingEdge(self.clk)
-            fired = holding and int(self.ready.value) == 1
-            await RisingEdge(self.clk)
-            if fired:
-                index += 1
-                holding = False
-        self.valid.value = 0
+        def offer(word):
+            self.payload.value = pack_lanes(word, self.width)
+        await send_beats(self.clk, self.valid, self.ready, words, offer,
+                         valid_probability=self.valid_probability, rng=self.rng)
 
 
 class StreamSink:

@@ -9,50 +9,24 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.triggers import RisingEdge
 
 from sim.params import read_params, write_result
+from sim.streams import HandshakeMonitor, send_beats
 
 
-class AxisMonitor:
-    """Records every beat of ``prefix`` (``prefix_tdata/tvalid/tready/tlast``) and every cycle
-    where a beat that was offered but not taken was withdrawn or changed."""
-
-    def __init__(self, dut, prefix):
-        self.clk = dut.ap_clk
-        self.signals = [getattr(dut, f"{prefix}_{name}") for name in ("tdata", "tvalid", "tready",
-                                                                       "tlast")]
-        self.beats, self.violations = [], []
-        self._task = cocotb.start_soon(self._watch())
-
-    async def _watch(self):
-        cycle, held = 0, None
-        while True:
-            await FallingEdge(self.clk)
-            data, valid, ready, last = (int(s.value) for s in self.signals)
-            offered = (data, last) if valid else None
-            if held is not None and offered != held:
-                self.violations.append(cycle)
-            if valid and ready:
-                self.beats.append((data, last, cycle))
-            held = offered if valid and not ready else None
-            cycle += 1
+def axis_monitor(dut, prefix):
+    """A ``HandshakeMonitor`` of the AXI4-Stream port ``prefix`` (``prefix_tdata/tvalid/tready/
+    tlast``); its payloads are ``(tdata, tlast)``."""
+    port = {name: getattr(dut, f"{prefix}_{name}") for name in ("tdata", "tvalid", "tready",
+                                                                  "tlast")}
+    return HandshakeMonitor(dut.ap_clk, valid=port["tvalid"], ready=port["tready"],
+                            payload=[port["tdata"], port["tlast"]], name=prefix)
 
 
-async def drive_input(dut, beats, tlast, valid_probability, rng):
-    index, holding = 0, False
-    while index < len(beats):
-        if not holding and rng.random() < valid_probability:
-            dut.s_axis_tdata.value = beats[index]
-            dut.s_axis_tlast.value = tlast[index]
-            holding = True
-        dut.s_axis_tvalid.value = int(holding)
-        await FallingEdge(dut.ap_clk)
-        fired = holding and int(dut.s_axis_tready.value) == 1
-        await RisingEdge(dut.ap_clk)
-        if fired:
-            index, holding = index + 1, False
-    dut.s_axis_tvalid.value = 0
+def offer_beat(dut, beat):
+    """Put one ``(tdata, tlast)`` input beat on ``s_axis``."""
+    dut.s_axis_tdata.value, dut.s_axis_tlast.value = beat
 
 
 @cocotb.test()
@@ -67,8 +41,11 @@ async def stream_frames_through(dut):
     for _ in range(3):
         await RisingEdge(dut.ap_clk)
     dut.ap_rst_n.value = 1
-    inputs, outputs = AxisMonitor(dut, "s_axis"), AxisMonitor(dut, "m_axis")
-    cocotb.start_soon(drive_input(dut, p["beats"], p["tlast"], p["valid_probability"], rng))
+    inputs, outputs = axis_monitor(dut, "s_axis"), axis_monitor(dut, "m_axis")
+    beats = list(zip(p["beats"], p["tlast"]))
+    cocotb.start_soon(send_beats(dut.ap_clk, dut.s_axis_tvalid, dut.s_axis_tready, beats,
+                                 lambda beat: offer_beat(dut, beat),
+                                 valid_probability=p["valid_probability"], rng=rng))
     idle = 0
     while len(outputs.beats) < p["out_words"]:
         dut.m_axis_tready.value = int(rng.random() < p["ready_probability"])
@@ -80,8 +57,9 @@ async def stream_frames_through(dut):
     dut.m_axis_tready.value = 1
     for _ in range(200):  # nothing more may come out
         await RisingEdge(dut.ap_clk)
-    write_result({"words": [b[0] for b in outputs.beats], "tlast": [b[1] for b in outputs.beats],
-                  "cycles": [b[2] for b in outputs.beats], "in_beats": len(inputs.beats),
+    write_result({"words": [data for data, _ in outputs.payloads],
+                  "tlast": [last for _, last in outputs.payloads],
+                  "cycles": outputs.beats, "in_beats": len(inputs.beats),
                   "tlast_error": int(dut.tlast_error.value),
                   "violations": {"s_axis": inputs.violations[:10],
                                  "m_axis": outputs.violations[:10]}})

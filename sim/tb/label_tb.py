@@ -5,8 +5,7 @@ import cocotb
 import numpy as np
 
 from sim.params import read_params, write_result
-from sim.streams import StreamSink, StreamSource, start_clock_and_reset
-from sim.tb.stream_tb import StreamMonitor
+from sim.streams import StreamSink, StreamSource, start_clock_and_reset, stream_monitor
 
 
 def random_frames(rng, count, classes, width):
@@ -25,7 +24,7 @@ def random_frames(rng, count, classes, width):
 async def _select(dut, p, frames, valid_probability, ready_probability, seed):
     """Send ``frames``; the top-k words received, and a monitor of ``o``."""
     classes, lanes, top_k = p["classes"], p["lanes"], p["top_k"]
-    monitor = StreamMonitor(dut, "o")
+    monitor = stream_monitor(dut, "o")
     source = StreamSource(dut, "i", lanes=lanes, width=p["width"],
                           valid_probability=valid_probability, rng=random.Random(seed))
     sink = StreamSink(dut, "o", lanes=top_k, width=p["index_width"],

@@ -1,16 +1,15 @@
 """cocotb tests for hw.stream components; the ``kind`` parameter names the component under test.
 
-Also holds the helpers other testbenches share: random words and a stream monitor that records
-beats and checks the AXI rule that a blocked word stays valid and unchanged.
+Each test also watches its streams with ``sim.streams.stream_monitor``, which checks the AXI
+rule that a blocked word stays valid and unchanged.
 """
 import math
 import random
 
 import cocotb
-from cocotb.triggers import FallingEdge
 
 from sim.params import read_params, write_result
-from sim.streams import StreamSink, StreamSource, start_clock_and_reset
+from sim.streams import StreamSink, StreamSource, start_clock_and_reset, stream_monitor
 
 
 def random_words(rng, count, lanes, width, signed=False):
@@ -20,44 +19,10 @@ def random_words(rng, count, lanes, width, signed=False):
     return [[rng.randint(low, high) for _ in range(lanes)] for _ in range(count)]
 
 
-class StreamMonitor:
-    """Watches stream ``prefix``: the cycle of every beat, and any cycle where a word that was
-    valid but not taken on the cycle before is withdrawn or changed."""
-
-    def __init__(self, dut, prefix):
-        self.clk = dut.clk
-        self.payload = getattr(dut, f"{prefix}__payload")
-        self.valid = getattr(dut, f"{prefix}__valid")
-        self.ready = getattr(dut, f"{prefix}__ready")
-        self.prefix = prefix
-        self.beats, self.violations = [], []
-        self._task = cocotb.start_soon(self._watch())
-
-    async def _watch(self):
-        cycle, held = 0, None
-        while True:
-            await FallingEdge(self.clk)
-            valid, ready = int(self.valid.value), int(self.ready.value)
-            payload = int(self.payload.value) if valid else None
-            if held is not None and payload != held:
-                self.violations.append(cycle)
-            if valid and ready:
-                self.beats.append(cycle)
-            held = payload if valid and not ready else None
-            cycle += 1
-
-    def finish(self):
-        """Stop watching; fail if any blocked word was withdrawn or changed."""
-        self._task.cancel()
-        assert not self.violations, (
-            f"{self.prefix}: a blocked word was withdrawn or changed at cycles "
-            f"{self.violations[:10]}")
-
-
 async def _pass_words(dut, p, words, valid_probability, ready_probability, seed):
     """Send ``words`` on ``i``; the elements received on ``o``, and monitors of both streams."""
     width, signed = p["width"], p.get("signed", False)
-    monitors = StreamMonitor(dut, "i"), StreamMonitor(dut, "o")
+    monitors = stream_monitor(dut, "i"), stream_monitor(dut, "o")
     source = StreamSource(dut, "i", lanes=p["in_lanes"], width=width,
                           valid_probability=valid_probability, rng=random.Random(seed))
     sink = StreamSink(dut, "o", lanes=p["out_lanes"], width=width, signed=signed,
@@ -108,7 +73,7 @@ async def check_fork(dut, p):
     lanes, width = p["lanes"], p["width"]
     await start_clock_and_reset(dut)
     words = random_words(rng, p["words"], lanes, width)
-    monitors = [StreamMonitor(dut, name) for name in ("o", "copy")]
+    monitors = [stream_monitor(dut, name) for name in ("o", "copy")]
     source = StreamSource(dut, "i", lanes=lanes, width=width,
                           valid_probability=p["valid_probability"], rng=rng)
     sinks = [StreamSink(dut, name, lanes=lanes, width=width, ready_probability=probability,
@@ -131,7 +96,7 @@ async def check_lane_map(dut, p):
     await start_clock_and_reset(dut)
     for probabilities in ((p["valid_probability"], p["ready_probability"]), (1.0, 1.0)):
         words = random_words(rng, p["words"], lanes, p["in_width"], p["in_signed"])
-        monitor = StreamMonitor(dut, "o")
+        monitor = stream_monitor(dut, "o")
         source = StreamSource(dut, "i", lanes=lanes, width=p["in_width"],
                               valid_probability=probabilities[0], rng=rng)
         sink = StreamSink(dut, "o", lanes=lanes, width=p["out_width"], signed=p["out_signed"],
