@@ -1,4 +1,5 @@
-"""Output files written whole or not at all."""
+"""Input JSON files read with one-line errors; output files written whole or not at all."""
+import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,3 +23,14 @@ def replace_text(path, text):
     """Write ``text`` to ``path`` through ``replacing``."""
     with replacing(path) as tmp:
         tmp.write_text(text)
+
+
+def read_json(path, error, kind):
+    """The JSON value in ``path``; else ``error`` (an exception class) with one line naming the
+    file, saying it is missing or not JSON; ``kind`` names the file expected (``"fold file"``)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: no such {kind}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as reason:
+        raise error(f"{path}: not a JSON {kind} ({reason})") from None

@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gen.files import replace_text
+from gen.files import read_json, replace_text
 from gen.resources import element_bits, fifo_resources, graph_resources, layer_luts
 from hw.parallel_window import window_frame_cycles, window_frame_gap
 
@@ -228,12 +228,7 @@ def fold_for_luts(net, lut_budget):
 def load_fold(path, net):
     """Read a fold file; layers it leaves out get ``default_fold``'s choice."""
     path = Path(path)
-    try:
-        spec = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FoldError(f"{path}: no such fold file")
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise FoldError(f"{path}: not JSON ({error})")
+    spec = read_json(path, FoldError, "fold file")
     layers = spec.get("layers") if isinstance(spec, dict) else None
     if not isinstance(layers, dict):
         raise FoldError(f'{path}: expected {{"layers": {{"<layer name>": {{"pe": .., "simd": ..}}}}}}')

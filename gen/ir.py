@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gen.files import replacing
+from gen.files import read_json, replacing
 
 FORMAT_NAME = "xnorflow-network"
 FORMAT_VERSION = 1
@@ -161,12 +161,7 @@ def load_network(path):
     """Read and validate a network file (the ``.json`` header; arrays from the ``.npz`` beside it)."""
     path = Path(path)
     fail = lambda where, what: _fail(path, where, what)
-    try:
-        header = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise NetworkFileError(f"{path}: no such network file")
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise NetworkFileError(f"{path}: not a JSON network header ({error})")
+    header = read_json(path, NetworkFileError, "network file")
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         fail("header", f'"format" must be "{FORMAT_NAME}"')
     if header.get("version") != FORMAT_VERSION:

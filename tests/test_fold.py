@@ -131,7 +131,7 @@ def test_fold_file_round_trip_and_partial_files(tiny, tmp_path):
     ('{"layers": {"conv1": {"pe": 3}}}', "PE must divide MH=10, not 3"),
     ('{"layers": {"conv1": {"lanes": 3}}}', "expected an object with pe, simd, fifo_depth"),
     ('[1, 2]', 'expected {"layers"'),
-    ('{oops', "not JSON"),
+    ('{oops', "not a JSON fold file"),
 ])
 def test_bad_fold_files_name_file_and_layer(tiny, tmp_path, content, message):
     path = tmp_path / "fold.json"

@@ -85,7 +85,7 @@ def test_missing_and_unreadable_files(tmp_path):
     with pytest.raises(NetworkFileError, match="no such network file"):
         load_network(tmp_path / "nothing.json")
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(NetworkFileError, match="not a JSON network header"):
+    with pytest.raises(NetworkFileError, match="not a JSON network file"):
         load_network(tmp_path / "bad.json")
     path = write_tiny_network(tmp_path)
     (tmp_path / "tiny.npz").unlink()
