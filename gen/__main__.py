@@ -64,7 +64,7 @@ def add_clock_option(parser):
 def command_build(args):
     from boards import BuildError, describe_targets
     from gen.build import build
-    from gen.report import format_report
+    from gen.report import format_report, lut_budget_check
 
     if args.list_targets:
         print(describe_targets())
@@ -85,6 +85,9 @@ def command_build(args):
     if resources:
         print(f"resources ({resources['tool']}): {resources['lut']:,} LUTs, {resources['ff']:,} "
               f"FFs, {resources['bram36']:g} BRAM36, {resources['dsp']} DSPs")
+    budget = lut_budget_check(report)
+    if budget:
+        print(budget)
     ecp5 = report.get("ecp5")
     if ecp5:
         print(f"{ecp5['part']}: {ecp5['lut4']['used']:,} LUT4s, {ecp5['ff']['used']:,} FFs, "

@@ -64,5 +64,23 @@ def format_report(report):
     return "\n".join(lines)
 
 
+def lut_budget_check(report):
+    """One line setting the ``--luts`` budget that chose the fold against the resource model's
+    LUTs and, when the build estimated them, Yosys' count; ``None`` without a budget."""
+    budget = report.get("lut_budget")
+    if budget is None:
+        return None
+    model = report["resource_model"]["lut"]
+    line = f"--luts {budget:,}: the resource model puts the chosen fold at {model:,} LUTs"
+    counted = report.get("resources")
+    if not counted:
+        return line + " (no Yosys estimate to check it by)"
+    over = counted["lut"] - budget
+    if over <= 0:
+        return line + f"; Yosys counts {counted['lut']:,}, within the budget"
+    return (line + f"; Yosys counts {counted['lut']:,}, {over:,} ({100 * over / budget:.1f}%) over "
+            f"the budget: ask for about {budget - over:,} or set the fold with --fold")
+
+
 def within(measured, expected, tolerance):
     return math.isclose(measured, expected, rel_tol=tolerance)

@@ -9,7 +9,9 @@ from gen.__main__ import fold_from_args, make_parser
 from gen.fold import default_fold, fold_for_interval, fold_for_luts, load_fold, target_interval
 from gen.ir import load_network
 from gen.networks import DEFAULT_NETWORK
+from gen.report import lut_budget_check
 from sim.runner import lint
+from tests.handmade import write_tiny_network
 
 
 def gen(*args):
@@ -67,3 +69,24 @@ def test_fps_and_luts_choose_the_fold_of_sim_and_report(command):
     args = make_parser().parse_args([command, "--luts", "20000"])
     assert fold_from_args(net, args) == fold_for_luts(net, 20_000)
     assert fold_from_args(net, make_parser().parse_args([command])) == default_fold(net)
+
+
+def test_build_sets_the_luts_budget_against_yosys(tmp_path):
+    out = tmp_path / "out"
+    run = gen("build", "--model", str(write_tiny_network(tmp_path)), "--luts", "100000",
+              "--board", "ultra96", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["lut_budget"] == 100_000
+    model, counted = report["resource_model"]["lut"], report["resources"]["lut"]
+    assert (f"--luts 100,000: the resource model puts the chosen fold at {model:,} LUTs; "
+            f"Yosys counts {counted:,}, within the budget") in run.stdout
+
+
+def test_a_luts_budget_overrun_says_by_how_much_and_what_to_ask():
+    report = {"lut_budget": 50_000, "resource_model": {"lut": 49_460}}
+    assert lut_budget_check(report).endswith("49,460 LUTs (no Yosys estimate to check it by)")
+    report["resources"] = {"lut": 51_412}
+    assert lut_budget_check(report).endswith("Yosys counts 51,412, 1,412 (2.8%) over the budget: "
+                                             "ask for about 48,588 or set the fold with --fold")
+    assert lut_budget_check({"resource_model": {"lut": 1}}) is None
