@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from gen.qonnx import Affine, fold_thresholds, round_mode, rounds_at_least, ROUNDING_MODES
+from gen.qonnx_quant import Affine, fold_thresholds, round_mode, rounds_at_least, ROUNDING_MODES
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
