@@ -99,7 +99,7 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
     seconds = time.perf_counter() - started
     extra = {"target": target, "board": board_spec.name, "part": part, "top": TOP_NAME,
              "verilog": f"{TOP_NAME}.v", "source": str(source) if source else None}
-    if luts and not fold_path and not fps:
+    if luts:
         extra["lut_budget"] = luts
 
     out_dir = Path(out_dir)

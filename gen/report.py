@@ -65,8 +65,8 @@ def format_report(report):
 
 
 def lut_budget_check(report):
-    """One line setting the ``--luts`` budget that chose the fold against the resource model's
-    LUTs and, when the build estimated them, Yosys' count; ``None`` without a budget."""
+    """One line setting the ``--luts`` budget against the resource model's LUTs and, when the
+    build estimated them, Yosys' count; ``None`` without a budget."""
     budget = report.get("lut_budget")
     if budget is None:
         return None
