@@ -34,7 +34,7 @@ from gen.fold import (LayerFold, fastest_interval, fold_for_interval, fold_optio
                       layer_cycles)
 from gen.graph import build_graph
 from gen.ir import load_network
-from gen.networks import random_cnv_small, random_vgg16
+from gen.networks import random_cnv_small, random_sfc, random_vgg16
 
 
 SAMPLE_NETWORKS = {
@@ -42,6 +42,7 @@ SAMPLE_NETWORKS = {
     "random-cnv-small-ternary": lambda: random_cnv_small(ternary=True),
     "random-vgg16": random_vgg16,
     "random-vgg16-ternary": lambda: random_vgg16(ternary=True),
+    "random-sfc": random_sfc,
 }
 DEFAULT_FOLDS = ["random-cnv-small@20000", "random-cnv-small@6000", "random-cnv-small@2000",
                  "random-cnv-small@20000:pe", "random-cnv-small@2000:pe",

@@ -11,6 +11,7 @@ from amaranth import Cat, ClockDomain, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
+from gen.resources import AXIS_LOGIC, converter_resources
 from gen.top import Accelerator
 from hw.stream import WidthConverter
 
@@ -60,6 +61,27 @@ def axis_layout(graph, *, beat_bytes=DEFAULT_BEAT_BYTES, scores=False):
     }
 
 
+def converter_shapes(graph, layout):
+    """The width converters of the AXI4-Stream top for ``graph`` and ``layout``, as keyword
+    arguments of ``WidthConverter``: ``"gather"`` from beats to first-layer words and, when the
+    layout sends scores, ``"spread"`` from score words to one score a word."""
+    converters = {"gather": {"elem_shape": unsigned(8 if layout["input_bits"] == 8 else 1),
+                             "in_lanes": layout["beat_bytes"], "out_lanes": graph.input_lanes}}
+    if layout["scores"]:
+        converters["spread"] = {"elem_shape": graph.score_stage.component.out_shape,
+                                "in_lanes": graph.stages[-2].out_lanes, "out_lanes": 1}
+    return converters
+
+
+def axis_top_resources(graph, *, beat_bytes=DEFAULT_BEAT_BYTES, scores=False):
+    """The resource model's price of the AXI4-Stream top around ``graph``'s accelerator, the
+    accelerator not included: its width converters, and ``gen.resources.AXIS_LOGIC`` for its
+    counters, frame-flag FIFO and output multiplexer."""
+    layout = axis_layout(graph, beat_bytes=beat_bytes, scores=scores)
+    return sum((converter_resources(**converter)
+                for converter in converter_shapes(graph, layout).values()), AXIS_LOGIC)
+
+
 class AxisAccelerator(wiring.Component):
     """The accelerator between an AXI4-Stream slave (images) and master (results).
 
@@ -106,9 +128,8 @@ class AxisAccelerator(wiring.Component):
 
         # Input: beats → first-layer words.
         beat_bytes, binary = layout["beat_bytes"], layout["input_bits"] != 8
-        elem_shape = unsigned(1) if binary else unsigned(8)
-        m.submodules.gather = gather = WidthConverter(
-            elem_shape=elem_shape, in_lanes=beat_bytes, out_lanes=len(accelerator.i.payload))
+        converters = converter_shapes(self.graph, layout)
+        m.submodules.gather = gather = WidthConverter(**converters["gather"])
         wiring.connect(m, gather=gather.o, accelerator=accelerator.i)
         beat = Signal(range(layout["frame_beats"]))
         padding = Signal()  # zero-filling the rest of a frame cut short by TLAST
@@ -138,9 +159,7 @@ class AxisAccelerator(wiring.Component):
         out_fire = self.m_axis_tvalid & self.m_axis_tready
 
         if layout["scores"]:
-            score_shape = accelerator.scores.payload.shape().elem_shape
-            m.submodules.spread = spread = WidthConverter(
-                elem_shape=score_shape, in_lanes=len(accelerator.scores.payload), out_lanes=1)
+            m.submodules.spread = spread = WidthConverter(**converters["spread"])
             wiring.connect(m, accelerator=accelerator.scores, spread=spread.i)
             m.d.comb += spread.o.ready.eq(in_scores & self.m_axis_tready)
             last_score = word == layout["classes"] - 1

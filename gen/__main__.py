@@ -49,10 +49,13 @@ def add_model_options(parser):
 
 def fold_from_args(net, args):
     """The fold that ``--fold``, ``--fps`` (at ``--clock``) or ``--luts`` asks for, else the
-    balanced default."""
+    balanced default; a ``--luts`` budget holds the AXI4-Stream top too, as the default target's
+    ``gen build`` does."""
+    from boards.axis import axis_top_resources
     from gen.build import resolve_fold
 
-    return resolve_fold(net, args.fold, fps=args.fps, luts=args.luts, clock_mhz=args.clock)
+    return resolve_fold(net, args.fold, fps=args.fps, luts=args.luts, clock_mhz=args.clock,
+                        wrapper=axis_top_resources)
 
 
 def add_clock_option(parser):
@@ -102,13 +105,14 @@ def command_build(args):
 
 
 def command_report(args):
+    from boards.axis import axis_top_resources
     from gen.graph import build_graph
     from gen.report import build_report, format_report
 
     net, path, is_default = load_model(args.model)
     print(describe_model(net, path, is_default))
     graph = build_graph(net, fold_from_args(net, args))
-    print(format_report(build_report(graph, clock_mhz=args.clock)))
+    print(format_report(build_report(graph, clock_mhz=args.clock, wrapper=axis_top_resources)))
     return 0
 
 

@@ -9,12 +9,13 @@ import os
 import shutil
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from amaranth.back import verilog
 
 from boards import BuildError, get_target
-from boards.axis import AxisAccelerator
+from boards.axis import AxisAccelerator, axis_top_resources
 from boards.ecp5 import build_bitstream, uart_fold
 from boards.pynq_driver import LAYOUT_FILE
 from boards.uart import uart_divisor
@@ -53,16 +54,18 @@ def elaborate(net, fold):
     return graph, accelerator_verilog(graph)
 
 
-def resolve_fold(net, fold_path=None, default=None, *, fps=None, luts=None, clock_mhz=None):
+def resolve_fold(net, fold_path=None, default=None, *, fps=None, luts=None, clock_mhz=None,
+                 wrapper=None):
     """The fold in ``fold_path`` (layers it leaves out get the default), else the cheapest one
-    reaching ``fps`` frames/s at ``clock_mhz``, else the fastest within ``luts`` LUTs, else
-    ``default`` or the balanced default fold."""
+    reaching ``fps`` frames/s at ``clock_mhz``, else the fastest within ``luts`` LUTs (the
+    ``wrapper`` top's included, as ``gen.fold.fold_for_luts``), else ``default`` or the balanced
+    default fold."""
     if fold_path:
         return load_fold(fold_path, net)
     if fps:
         return fold_for_interval(net, target_interval(fps, clock_mhz), clock_mhz=clock_mhz)
     if luts:
-        return fold_for_luts(net, luts)
+        return fold_for_luts(net, luts, wrapper)
     return default if default is not None else default_fold(net)
 
 
@@ -90,7 +93,10 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
             default = uart_fold(net, uart_divisor(clock_mhz * 1e6, baud))
         except ValueError as error:
             raise BuildError(str(error)) from None
-    fold = resolve_fold(net, fold_path, default, fps=fps, luts=luts, clock_mhz=clock_mhz)
+    # The resource model prices the AXI4-Stream top too: a --luts budget is for the whole design.
+    wrapper = partial(axis_top_resources, scores=scores) if target == "ultrascale" else None
+    fold = resolve_fold(net, fold_path, default, fps=fps, luts=luts, clock_mhz=clock_mhz,
+                        wrapper=wrapper)
     started = time.perf_counter()
     graph = build_graph(net, fold)
     if target == "ultrascale":
@@ -119,7 +125,7 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
             extra.update(ecp5=ecp5, outputs=["ecp5/xnorflow.bit"],
                          uart_frames_per_second=ecp5["baud_actual"] / (10 * _frame_bytes(net)))
         extra["generator_seconds"] = round(seconds, 3)
-        report = build_report(graph, clock_mhz=clock_mhz, extra=extra)
+        report = build_report(graph, clock_mhz=clock_mhz, extra=extra, wrapper=wrapper)
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)

@@ -197,21 +197,24 @@ def fold_for_interval(net, target_cycles, *, clock_mhz=None):
     return default_fold(net, target_cycles)
 
 
-def estimated_luts(net, fold):
-    """The resource model's LUTs for the whole accelerator of ``net`` under ``fold``."""
+def estimated_luts(net, fold, wrapper=None):
+    """The resource model's LUTs for the whole accelerator of ``net`` under ``fold`` and, with
+    ``wrapper`` (a hardware graph's ``Resources`` of the top around it), that top's."""
     from gen.graph import build_graph  # here, not at the top: gen.graph builds on this module
 
-    return graph_resources(build_graph(net, fold))["total"].lut
+    graph = build_graph(net, fold)
+    return graph_resources(graph)["total"].lut + (wrapper(graph).lut if wrapper else 0)
 
 
-def fold_for_luts(net, lut_budget):
-    """The fastest fold whose estimated LUTs stay within ``lut_budget``, else ``FoldError``
-    stating the cheapest fold's estimate."""
+def fold_for_luts(net, lut_budget, wrapper=None):
+    """The fastest fold whose estimated LUTs (``estimated_luts``, the ``wrapper`` top's
+    included) stay within ``lut_budget``, else ``FoldError`` stating the cheapest fold's
+    estimate."""
     candidates = sorted({layer_cycles(layer, LayerFold(pe, simd))
                          for layer in net.compute_layers for pe in divisors(layer.mh)
                          for simd in simd_choices(layer)} | {fastest_interval(net)})
     candidates = [c for c in candidates if c >= fastest_interval(net)]
-    cost = lambda cycles: estimated_luts(net, default_fold(net, cycles))
+    cost = lambda cycles: estimated_luts(net, default_fold(net, cycles), wrapper)
     if cost(candidates[-1]) > lut_budget:
         raise FoldError(f"network {net.name!r}: no fold fits {lut_budget:,} LUTs; the smallest "
                         f"needs about {cost(candidates[-1]):,.0f} (estimate)")

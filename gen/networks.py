@@ -73,6 +73,13 @@ def random_cnv_small(seed=0, ternary=False):
                           ternary=_thresholded(specs) if ternary else ())
 
 
+def random_sfc(seed=0):
+    """SFC's topology (BNN-PYNQ: dense 256, 256, 256, 10) on MNIST-shaped input (28x28 bytes),
+    random weights."""
+    return random_network("random-sfc", (28, 28, 1), [("dense", 256)] * 3 + [("dense", 10)],
+                          seed=seed)
+
+
 def _thresholded(specs):
     """Indices of the compute layers in ``specs`` that end in thresholds: all but the last."""
     return [i for i, spec in enumerate(specs[:-1]) if spec[0] != "pool"]

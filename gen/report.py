@@ -3,7 +3,7 @@ estimate; the network's interval."""
 import math
 
 from gen.ir import ComputeLayer
-from gen.resources import graph_resources
+from gen.resources import Resources, graph_resources
 
 
 def layer_entry(graph, layer, estimate):
@@ -22,11 +22,15 @@ def layer_entry(graph, layer, estimate):
     return entry
 
 
-def build_report(graph, *, clock_mhz, extra=None):
-    """A JSON-serialisable report of ``graph`` at ``clock_mhz``."""
+def build_report(graph, *, clock_mhz, extra=None, wrapper=None):
+    """A JSON-serialisable report of ``graph`` at ``clock_mhz``; with ``wrapper`` (a hardware
+    graph's ``Resources`` of the top around it, e.g. ``boards.axis.axis_top_resources``), the
+    resource model's total includes that top, whose price is also given alone as
+    ``resource_model_top``."""
     net = graph.network
     interval = graph.interval
     estimate = graph_resources(graph)
+    top = wrapper(graph) if wrapper else Resources()
     report = {
         "network": net.name,
         "description": net.description,
@@ -39,8 +43,10 @@ def build_report(graph, *, clock_mhz, extra=None):
         "clock_mhz": clock_mhz,
         "frames_per_second": clock_mhz * 1e6 / interval,
         "binary_macs_per_frame": sum(l.out_pixels * l.mh * l.mw for l in net.compute_layers),
-        "resource_model": estimate["total"].as_dict(),
+        "resource_model": (estimate["total"] + top).as_dict(),
     }
+    if wrapper:
+        report["resource_model_top"] = top.as_dict()
     report.update(extra or {})
     return report
 
@@ -59,8 +65,11 @@ def format_report(report):
                  f"{report['bottleneck']}); {report['frames_per_second']:,.0f} frames/s at "
                  f"{report['clock_mhz']:g} MHz")
     model = report["resource_model"]
+    top = report.get("resource_model_top")
     lines.append(f"resource model (UltraScale+, fitted to Yosys): {model['lut']:,} LUTs, "
-                 f"{model['ff']:,} FFs, {model['bram36']:g} BRAM36")
+                 f"{model['ff']:,} FFs, {model['bram36']:g} BRAM36"
+                 + (f", of which the top around the stages {top['lut']:,} LUTs, {top['ff']:,} FFs"
+                    if top else ""))
     return "\n".join(lines)
 
 

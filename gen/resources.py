@@ -78,6 +78,13 @@ class Resources:
         return {"lut": round(self.lut), "ff": round(self.ff), "bram36": self.bram36}
 
 
+# The AXI4-Stream top's own logic (boards.axis: its beat and word counters, frame-flag FIFO and
+# output multiplexer), beside its width converters, which the WIDTH tables price: Yosys' counts
+# of the top less the converters' price, averaged over the samples of
+# `python -m benchmarks.calibrate_axis_top` (docs/performance.md).
+AXIS_LOGIC = Resources(lut=72, ff=24)
+
+
 def memory(width, depth, *, rom=False, columns=None):
     """A ``width``-bit x ``depth``-word memory (a ``rom`` if never written) as Yosys maps it for
     UltraScale+: two words or fewer are logic; otherwise block RAM where memory_libmap finds it
@@ -302,11 +309,16 @@ def pool_features(pool):
 
 
 def width_features(converter):
-    """Features of a ``WidthConverter``: the register it shifts words in to (up to more lanes),
-    the one it loads or shifts words out of (down to fewer, a multiplexer per bit), or both (up
-    to the lanes' least common multiple and down again)."""
-    in_lanes, out_lanes = converter.in_lanes, converter.out_lanes
-    register_bits = math.lcm(in_lanes, out_lanes) * elem_width(converter.elem_shape)
+    """Features of a ``WidthConverter``, as ``converter_features``."""
+    return converter_features(converter.elem_shape, converter.in_lanes, converter.out_lanes)
+
+
+def converter_features(elem_shape, in_lanes, out_lanes):
+    """Features of a ``WidthConverter`` from ``in_lanes`` to ``out_lanes`` of ``elem_shape``:
+    the register it shifts words in to (up to more lanes), the one it loads or shifts words out
+    of (down to fewer, a multiplexer per bit), or both (up to the lanes' least common multiple
+    and down again)."""
+    register_bits = math.lcm(in_lanes, out_lanes) * elem_width(elem_shape)
     divides = in_lanes % out_lanes == 0 or out_lanes % in_lanes == 0
     up, down = int(out_lanes > in_lanes or not divides), int(in_lanes > out_lanes or not divides)
     lut = {"up_bits": up * register_bits, "down_bits": down * register_bits, "const": up + down}
@@ -336,6 +348,11 @@ COMPONENT_FEATURES = {"pool": pool_features, "width": width_features, "map": map
                       "label": label_features,
                       "fifo": lambda fifo: fifo_features(fifo.lanes * elem_width(fifo.elem_shape),
                                                          fifo.depth)}
+
+
+def converter_resources(elem_shape, in_lanes, out_lanes):
+    """A ``WidthConverter`` from ``in_lanes`` to ``out_lanes`` of ``elem_shape``."""
+    return _priced("width", *converter_features(elem_shape, in_lanes, out_lanes))
 
 
 def stage_features(stage, layer, fold):

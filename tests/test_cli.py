@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from boards.axis import axis_top_resources
 from gen.__main__ import fold_from_args, make_parser
 from gen.fold import default_fold, fold_for_interval, fold_for_luts, load_fold, target_interval
 from gen.ir import load_network
@@ -67,7 +68,7 @@ def test_fps_and_luts_choose_the_fold_of_sim_and_report(command):
     args = make_parser().parse_args([command, "--fps", "30000", "--clock", "300"])
     assert fold_from_args(net, args) == fold_for_interval(net, target_interval(30_000, 300))
     args = make_parser().parse_args([command, "--luts", "20000"])
-    assert fold_from_args(net, args) == fold_for_luts(net, 20_000)
+    assert fold_from_args(net, args) == fold_for_luts(net, 20_000, axis_top_resources)
     assert fold_from_args(net, make_parser().parse_args([command])) == default_fold(net)
 
 
@@ -79,6 +80,8 @@ def test_build_sets_the_luts_budget_against_yosys(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["lut_budget"] == 100_000
     model, counted = report["resource_model"]["lut"], report["resources"]["lut"]
+    stages = sum(layer["resource_model"]["lut"] for layer in report["layers"])
+    assert abs(model - stages - report["resource_model_top"]["lut"]) <= len(report["layers"])
     assert (f"--luts 100,000: the resource model puts the chosen fold at {model:,} LUTs; "
             f"Yosys counts {counted:,}, within the budget") in run.stdout
 

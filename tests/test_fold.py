@@ -11,7 +11,7 @@ from gen.fold import (FoldError, LayerFold, check_layer_fold, default_fifo_depth
 from gen.graph import build_graph
 from gen.ir import load_network
 from gen.networks import DEFAULT_NETWORK, random_cnv_small
-from gen.resources import layer_luts
+from gen.resources import Resources, layer_luts
 from tests.handmade import write_tiny_network
 
 
@@ -103,6 +103,16 @@ def test_lut_budget_gives_the_fastest_fold_within_it():
     assert estimated_luts(net, faster) > budget
     with pytest.raises(FoldError, match="no fold fits 100 LUTs; the smallest needs about"):
         fold_for_luts(net, 100)
+
+
+def test_a_wrapper_top_counts_against_the_lut_budget():
+    net = random_cnv_small()
+    top = Resources(lut=2_000)
+    fold = fold_for_luts(net, 8_000, wrapper=lambda graph: top)
+    assert estimated_luts(net, fold, lambda graph: top) == estimated_luts(net, fold) + 2_000
+    assert estimated_luts(net, fold) + 2_000 <= 8_000
+    assert (build_graph(net, fold).interval
+            > build_graph(net, fold_for_luts(net, 8_000)).interval)
 
 
 def test_window_cycles_are_the_graph_stage_cycles():

@@ -12,9 +12,8 @@ from boards.yosys import estimate_xcup
 from gen.fold import LayerFold, fold_for_interval
 from gen.graph import build_graph
 from gen.networks import random_cnv_small
-from gen.resources import (STAGE_TABLES, graph_resources, layer_luts, memory, mvu_features,
-                           stage_resources, tree_bits, weight_columns, width_features)
-from hw.stream import WidthConverter
+from gen.resources import (STAGE_TABLES, converter_features, graph_resources, layer_luts, memory,
+                           mvu_features, stage_resources, tree_bits, weight_columns)
 
 # (width, depth, rom): the shapes where the model used to go wrong (a 512-bit x 288-word weight
 # ROM that Yosys puts into 15 RAMB18s) and some on either side of each choice.
@@ -100,8 +99,7 @@ def test_a_width_converter_is_priced_by_its_shift_registers(in_lanes, out_lanes,
                                                             down_bits):
     """Up to more lanes shifts words in; down to fewer loads or shifts them out; otherwise both,
     through the lanes' least common multiple; equal lanes are a wire."""
-    converter = WidthConverter(elem_shape=unsigned(2), in_lanes=in_lanes, out_lanes=out_lanes)
-    lut, ff, memories = width_features(converter)
+    lut, ff, memories = converter_features(unsigned(2), in_lanes, out_lanes)
     steps = (up_bits > 0) + (down_bits > 0)
     assert lut == {"up_bits": up_bits, "down_bits": down_bits, "const": steps}
     assert ff == {"register_bits": up_bits + down_bits, "const": steps}
