@@ -66,7 +66,7 @@ def measure(samples):
         graph = build_graph(net, shaped_fold(net, target, shape))
         with tempfile.TemporaryDirectory(prefix="xnorflow-axis-") as directory:
             layout, counts = top_counts(graph, beat_bytes, scores, directory)
-        converters = converter_shapes(graph, layout)
+        converters = converter_shapes(graph, layout["beat_bytes"], scores)
         priced = sum((converter_resources(**c) for c in converters.values()), Resources())
         rows.append({"sample": f"{network}@{target}{':' if shape else ''}{shape}/{beat_bytes}"
                                f"{'+scores' if scores else ''}",

@@ -20,6 +20,15 @@ DEFAULT_BEAT_BYTES = 4
 FRAME_FLAG_DEPTH = 8
 
 
+def fitting_beat_bytes(graph, beat_bytes):
+    """The largest power of two up to ``beat_bytes`` whose frames split into whole beats of
+    whole first-layer words of ``graph``."""
+    frame_bytes = math.prod(graph.network.input.shape)
+    while frame_bytes % math.lcm(beat_bytes, graph.input_lanes):
+        beat_bytes //= 2
+    return beat_bytes
+
+
 def axis_layout(graph, *, beat_bytes=DEFAULT_BEAT_BYTES, scores=False):
     """The byte layout of the AXI4-Stream top for ``graph``, as a JSON-serialisable dict.
 
@@ -33,9 +42,7 @@ def axis_layout(graph, *, beat_bytes=DEFAULT_BEAT_BYTES, scores=False):
         raise ValueError(f"beat_bytes must be a power of two from 1 to 128, not {beat_bytes!r}")
     net = graph.network
     frame_bytes = math.prod(net.input.shape)
-    lanes = graph.input_lanes
-    while frame_bytes % math.lcm(beat_bytes, lanes):
-        beat_bytes //= 2
+    beat_bytes = fitting_beat_bytes(graph, beat_bytes)
     label = graph.stages[-1].component
     if label.index_shape.width > 8:
         raise ValueError(f"a class index must fit a byte of the AXI4-Stream output; network "
@@ -61,13 +68,13 @@ def axis_layout(graph, *, beat_bytes=DEFAULT_BEAT_BYTES, scores=False):
     }
 
 
-def converter_shapes(graph, layout):
-    """The width converters of the AXI4-Stream top for ``graph`` and ``layout``, as keyword
-    arguments of ``WidthConverter``: ``"gather"`` from beats to first-layer words and, when the
-    layout sends scores, ``"spread"`` from score words to one score a word."""
-    converters = {"gather": {"elem_shape": unsigned(8 if layout["input_bits"] == 8 else 1),
-                             "in_lanes": layout["beat_bytes"], "out_lanes": graph.input_lanes}}
-    if layout["scores"]:
+def converter_shapes(graph, beat_bytes, scores):
+    """The width converters of the AXI4-Stream top for ``graph``, as keyword arguments of
+    ``WidthConverter``: ``"gather"`` from beats of ``beat_bytes`` (``fitting_beat_bytes``) to
+    first-layer words and, with ``scores``, ``"spread"`` from score words to one score a word."""
+    converters = {"gather": {"elem_shape": unsigned(8 if graph.network.input.bits == 8 else 1),
+                             "in_lanes": beat_bytes, "out_lanes": graph.input_lanes}}
+    if scores:
         converters["spread"] = {"elem_shape": graph.score_stage.component.out_shape,
                                 "in_lanes": graph.stages[-2].out_lanes, "out_lanes": 1}
     return converters
@@ -76,10 +83,11 @@ def converter_shapes(graph, layout):
 def axis_top_resources(graph, *, beat_bytes=DEFAULT_BEAT_BYTES, scores=False):
     """The resource model's price of the AXI4-Stream top around ``graph``'s accelerator, the
     accelerator not included: its width converters, and ``gen.resources.AXIS_LOGIC`` for its
-    counters, frame-flag FIFO and output multiplexer."""
-    layout = axis_layout(graph, beat_bytes=beat_bytes, scores=scores)
-    return sum((converter_resources(**converter)
-                for converter in converter_shapes(graph, layout).values()), AXIS_LOGIC)
+    counters, frame-flag FIFO and output multiplexer. Priced whether or not ``axis_layout``
+    accepts the network (a class index wider than a byte, scores wider than a word)."""
+    converters = converter_shapes(graph, fitting_beat_bytes(graph, beat_bytes), scores)
+    return sum((converter_resources(**converter) for converter in converters.values()),
+               AXIS_LOGIC)
 
 
 class AxisAccelerator(wiring.Component):
@@ -128,7 +136,7 @@ class AxisAccelerator(wiring.Component):
 
         # Input: beats → first-layer words.
         beat_bytes, binary = layout["beat_bytes"], layout["input_bits"] != 8
-        converters = converter_shapes(self.graph, layout)
+        converters = converter_shapes(self.graph, beat_bytes, layout["scores"])
         m.submodules.gather = gather = WidthConverter(**converters["gather"])
         wiring.connect(m, gather=gather.o, accelerator=accelerator.i)
         beat = Signal(range(layout["frame_beats"]))

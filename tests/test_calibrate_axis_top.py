@@ -6,10 +6,10 @@ import pytest
 from amaranth import unsigned
 
 from benchmarks.calibrate_axis_top import main, sample
-from boards.axis import axis_top_resources
-from gen.fold import fold_for_interval
+from boards.axis import axis_layout, axis_top_resources
+from gen.fold import default_fold, fold_for_interval
 from gen.graph import build_graph
-from gen.networks import random_sfc
+from gen.networks import random_network, random_sfc
 from gen.resources import AXIS_LOGIC, converter_resources
 
 
@@ -44,3 +44,11 @@ def test_the_model_of_the_top_is_within_tens_of_luts_of_yosys(tmp_path, capsys):
 def test_a_bad_sample_names_itself_and_what_is_accepted(text):
     with pytest.raises(argparse.ArgumentTypeError, match="NETWORK@CYCLES"):
         sample(text)
+
+
+def test_a_network_the_top_cannot_carry_is_still_priced():
+    net = random_network("imagenet-head", (4, 4, 3), [("dense", 300)])
+    graph = build_graph(net, default_fold(net))
+    with pytest.raises(ValueError, match="300 classes"):
+        axis_layout(graph)
+    assert axis_top_resources(graph).lut > AXIS_LOGIC.lut
