@@ -172,3 +172,17 @@ class StreamSink:
             cycle += 1
         self.ready.value = 0
         return words, cycles
+
+
+async def pass_words(dut, words, count, *, in_lanes, out_lanes, width, out_width=None,
+                     signed=False, valid_probability=1.0, ready_probability=1.0, seed=0):
+    """Send ``words`` on stream ``i`` (``in_lanes`` lanes of ``width`` bits) and take ``count``
+    words from ``o`` (``out_lanes`` lanes of ``out_width`` bits, default ``width``), with random
+    valid and ready gaps seeded by ``seed`` and ``seed + 1``; returns ``StreamSink.receive``'s
+    words and cycles."""
+    source = StreamSource(dut, "i", lanes=in_lanes, width=width,
+                          valid_probability=valid_probability, rng=random.Random(seed))
+    sink = StreamSink(dut, "o", lanes=out_lanes, width=out_width or width, signed=signed,
+                      ready_probability=ready_probability, rng=random.Random(seed + 1))
+    cocotb.start_soon(source.send(words))
+    return await sink.receive(count)

@@ -5,7 +5,7 @@ import cocotb
 import numpy as np
 
 from sim.params import read_params, write_result
-from sim.streams import StreamSink, StreamSource, start_clock_and_reset, stream_monitor
+from sim.streams import pass_words, start_clock_and_reset, stream_monitor
 
 
 def random_frames(rng, count, classes, width):
@@ -25,13 +25,11 @@ async def _select(dut, p, frames, valid_probability, ready_probability, seed):
     """Send ``frames``; the top-k words received, and a monitor of ``o``."""
     classes, lanes, top_k = p["classes"], p["lanes"], p["top_k"]
     monitor = stream_monitor(dut, "o")
-    source = StreamSource(dut, "i", lanes=lanes, width=p["width"],
-                          valid_probability=valid_probability, rng=random.Random(seed))
-    sink = StreamSink(dut, "o", lanes=top_k, width=p["index_width"],
-                      ready_probability=ready_probability, rng=random.Random(seed + 1))
     words = [frame[n:n + lanes] for frame in frames for n in range(0, classes, lanes)]
-    cocotb.start_soon(source.send(words))
-    got, _ = await sink.receive(len(frames))
+    got, _ = await pass_words(dut, words, len(frames), in_lanes=lanes, out_lanes=top_k,
+                              width=p["width"], out_width=p["index_width"],
+                              valid_probability=valid_probability,
+                              ready_probability=ready_probability, seed=seed)
     monitor.finish()
     expected = [np.argsort(-np.array(f), kind="stable")[:top_k].tolist() for f in frames]
     for n, (g, e) in enumerate(zip(got, expected)):

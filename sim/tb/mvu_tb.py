@@ -1,11 +1,10 @@
 """cocotb test for hw.mvu.MatrixVectorUnit: every output word against a numpy model."""
-import random
 
 import cocotb
 import numpy as np
 
 from sim.params import read_params
-from sim.streams import StreamSink, StreamSource, start_clock_and_reset
+from sim.streams import pass_words, start_clock_and_reset
 
 
 def reference(weights, vectors, thresholds=None, direction=None, *, binary, ternary=False):
@@ -35,13 +34,11 @@ async def matches_reference(dut):
                          binary=p["binary"], ternary=p["ternary"])
 
     await start_clock_and_reset(dut)
-    source = StreamSource(dut, "i", lanes=simd, width=p["in_width"],
-                          valid_probability=p["valid_probability"], rng=random.Random(p["seed"]))
-    sink = StreamSink(dut, "o", lanes=pe, width=p["out_width"], signed=p["out_signed"],
-                      ready_probability=p["ready_probability"],
-                      rng=random.Random(p["seed"] + 1))
-    cocotb.start_soon(source.send(vectors.reshape(-1, simd).tolist()))
-    words, cycles = await sink.receive(len(vectors) * nf_count)
+    words, cycles = await pass_words(
+        dut, vectors.reshape(-1, simd).tolist(), len(vectors) * nf_count, in_lanes=simd,
+        out_lanes=pe, width=p["in_width"], out_width=p["out_width"], signed=p["out_signed"],
+        valid_probability=p["valid_probability"], ready_probability=p["ready_probability"],
+        seed=p["seed"])
 
     got = np.array(words).reshape(len(vectors), mh)
     wrong = np.argwhere(got != expected)

@@ -1,11 +1,10 @@
 """cocotb test for hw.pool.MaxPool, with its numpy reference."""
-import random
 
 import cocotb
 import numpy as np
 
 from sim.params import read_params, write_result
-from sim.streams import StreamSink, StreamSource, assert_elements_equal, start_clock_and_reset
+from sim.streams import assert_elements_equal, pass_words, start_clock_and_reset
 
 
 def maxpool_reference(frame, *, kernel):
@@ -34,11 +33,9 @@ async def pooling_matches_reference(dut):
     expected = np.concatenate([maxpool_reference(f, kernel=p["kernel"]) for f in frames])
     words_per_frame = len(expected) // simd // len(frames)
     await start_clock_and_reset(dut)
-    source = StreamSource(dut, "i", lanes=simd, width=width,
-                          valid_probability=p["valid_probability"], rng=random.Random(p["seed"]))
-    sink = StreamSink(dut, "o", lanes=simd, width=width, ready_probability=p["ready_probability"],
-                      rng=random.Random(p["seed"] + 1))
-    cocotb.start_soon(source.send(frames.reshape(-1, simd).tolist()))
-    got, cycles = await sink.receive(len(expected) // simd)
+    got, cycles = await pass_words(
+        dut, frames.reshape(-1, simd).tolist(), len(expected) // simd, in_lanes=simd,
+        out_lanes=simd, width=width, valid_probability=p["valid_probability"],
+        ready_probability=p["ready_probability"], seed=p["seed"])
     assert_elements_equal(got, expected, lanes=simd, words_per_frame=words_per_frame)
     write_result({"frame_starts": cycles[::words_per_frame]})

@@ -9,7 +9,8 @@ import random
 import cocotb
 
 from sim.params import read_params, write_result
-from sim.streams import StreamSink, StreamSource, start_clock_and_reset, stream_monitor
+from sim.streams import (StreamSink, StreamSource, pass_words, start_clock_and_reset,
+                         stream_monitor)
 
 
 def random_words(rng, count, lanes, width, signed=False):
@@ -23,12 +24,10 @@ async def _pass_words(dut, p, words, valid_probability, ready_probability, seed)
     """Send ``words`` on ``i``; the elements received on ``o``, and monitors of both streams."""
     width, signed = p["width"], p.get("signed", False)
     monitors = stream_monitor(dut, "i"), stream_monitor(dut, "o")
-    source = StreamSource(dut, "i", lanes=p["in_lanes"], width=width,
-                          valid_probability=valid_probability, rng=random.Random(seed))
-    sink = StreamSink(dut, "o", lanes=p["out_lanes"], width=width, signed=signed,
-                      ready_probability=ready_probability, rng=random.Random(seed + 1))
-    cocotb.start_soon(source.send(words))
-    got, _ = await sink.receive(len(words) * p["in_lanes"] // p["out_lanes"])
+    got, _ = await pass_words(dut, words, len(words) * p["in_lanes"] // p["out_lanes"],
+                              in_lanes=p["in_lanes"], out_lanes=p["out_lanes"], width=width,
+                              signed=signed, valid_probability=valid_probability,
+                              ready_probability=ready_probability, seed=seed)
     for monitor in monitors:
         monitor.finish()
     return [x for w in got for x in w], monitors
@@ -97,12 +96,10 @@ async def check_lane_map(dut, p):
     for probabilities in ((p["valid_probability"], p["ready_probability"]), (1.0, 1.0)):
         words = random_words(rng, p["words"], lanes, p["in_width"], p["in_signed"])
         monitor = stream_monitor(dut, "o")
-        source = StreamSource(dut, "i", lanes=lanes, width=p["in_width"],
-                              valid_probability=probabilities[0], rng=rng)
-        sink = StreamSink(dut, "o", lanes=lanes, width=p["out_width"], signed=p["out_signed"],
-                          ready_probability=probabilities[1], rng=random.Random(p["seed"] + 1))
-        cocotb.start_soon(source.send(words))
-        got, _ = await sink.receive(len(words))
+        got, _ = await pass_words(dut, words, len(words), in_lanes=lanes, out_lanes=lanes,
+                                  width=p["in_width"], out_width=p["out_width"],
+                                  signed=p["out_signed"], valid_probability=probabilities[0],
+                                  ready_probability=probabilities[1], seed=p["seed"])
         monitor.finish()
         assert got == [[table[v] for v in w] for w in words]
     span = monitor.beats[-1] - monitor.beats[0]

@@ -1,11 +1,10 @@
 """cocotb test of the window generators (SlidingWindow, ParallelWindow) against numpy."""
-import random
 
 import cocotb
 import numpy as np
 
 from sim.params import read_params, write_result
-from sim.streams import StreamSink, StreamSource, assert_elements_equal, start_clock_and_reset
+from sim.streams import assert_elements_equal, pass_words, start_clock_and_reset
 
 
 def window_reference(frame, *, kernel, pad, pad_value):
@@ -33,12 +32,10 @@ async def windows_match_reference(dut):
                                                 pad_value=p["pad_value"]) for f in frames])
     words_per_frame = len(expected) // simd // len(frames)
     await start_clock_and_reset(dut)
-    source = StreamSource(dut, "i", lanes=in_lanes, width=p["elem_width"],
-                          valid_probability=p["valid_probability"], rng=random.Random(p["seed"]))
-    sink = StreamSink(dut, "o", lanes=simd, width=p["elem_width"], signed=p["signed"],
-                      ready_probability=p["ready_probability"],
-                      rng=random.Random(p["seed"] + 1))
-    cocotb.start_soon(source.send(frames.reshape(-1, in_lanes).tolist()))
-    got, cycles = await sink.receive(len(expected) // simd)
+    got, cycles = await pass_words(
+        dut, frames.reshape(-1, in_lanes).tolist(), len(expected) // simd, in_lanes=in_lanes,
+        out_lanes=simd, width=p["elem_width"], signed=p["signed"],
+        valid_probability=p["valid_probability"], ready_probability=p["ready_probability"],
+        seed=p["seed"])
     assert_elements_equal(got, expected, lanes=simd, words_per_frame=words_per_frame)
     write_result({"frame_starts": cycles[::words_per_frame]})
