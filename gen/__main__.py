@@ -44,7 +44,8 @@ def add_model_options(parser):
     folding.add_argument("--fps", type=positive_float, metavar="F",
                          help="choose the cheapest fold that reaches F frames/s at --clock")
     folding.add_argument("--luts", type=positive_int, metavar="N",
-                         help="choose the fastest fold whose estimated LUTs stay within N")
+                         help="choose the fastest fold whose estimated LUTs, the AXI4-Stream "
+                              "top's included, stay within N")
 
 
 def fold_from_args(net, args):
