@@ -1,6 +1,6 @@
+# amaranth: UnusedElaboratable=no
 """boards.axis: the AXI4-Stream top in Verilator (framing, TLAST, back-pressure, bit-exact results),
 decoded with the PYNQ driver's own packing functions."""
-# amaranth: UnusedElaboratable=no
 import numpy as np
 import pytest
 

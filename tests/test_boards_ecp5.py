@@ -1,6 +1,6 @@
+# amaranth: UnusedElaboratable=no
 """The ecp5 target: a real bitstream of a small network with the YoWASP tools, the board tops of
 every board prepared for the toolchain, the PLL search, the UART-matched fold, the fit check."""
-# amaranth: UnusedElaboratable=no
 import json
 import subprocess
 import sys

@@ -1,5 +1,5 @@
-"""boards.uart: the 8N1 receiver and transmitter in Verilator, and the baud divisor check."""
 # amaranth: UnusedElaboratable=no
+"""boards.uart: the 8N1 receiver and transmitter in Verilator, and the baud divisor check."""
 import pytest
 from amaranth import Module, unsigned
 from amaranth.lib import wiring

@@ -1,5 +1,5 @@
-"""boards.uart_top: the UART accelerator end to end in Verilator, bytes on RX to class bytes on TX."""
 # amaranth: UnusedElaboratable=no
+"""boards.uart_top: the UART accelerator end to end in Verilator, bytes on RX to class bytes on TX."""
 import numpy as np
 import pytest
 
