@@ -1,4 +1,4 @@
-"""Fit gen.resources.AXIS_LOGIC to Yosys' counts of the AXI4-Stream top around real accelerators.
+"""Fit gen.resources' AXIS_LUT and AXIS_FF to Yosys' counts of the AXI4-Stream top.
 
     python -m benchmarks.calibrate_axis_top [--samples NETWORK@CYCLES[:SHAPE]/BEAT[+scores] ...]
         [--out DIR]
@@ -7,9 +7,11 @@ Builds each sample's AXI4-Stream top (``boards.axis``) at a fold of
 ``benchmarks.calibrate_resources`` (``NETWORK@CYCLES[:SHAPE]``), ``BEAT`` bytes a beat, with or
 without the scores, cuts the accelerator's stages out as black boxes and has Yosys
 (``synth_xilinx -family xcup``) count what is left: the top's width converters, counters,
-frame-flag FIFO and output multiplexer. The WIDTH tables price the converters; AXIS_LOGIC is the
-mean of the rest (Yosys less the converters). Prints each sample's counts and the model's, the
-new AXIS_LOGIC, and writes them to ``DIR/axis_top.json``. Paste AXIS_LOGIC into gen/resources.py.
+frame-flag FIFO, output multiplexer and zero-fill gate. The WIDTH tables price the converters;
+AXIS_LUT and AXIS_FF fit the rest (Yosys less the converters) over the features of
+``boards.axis.axis_logic_features``, by non-negative least squares. Prints each sample's counts
+and the model's, the new tables, and writes them to ``DIR/axis_top.json``. Paste the tables
+into gen/resources.py.
 """
 import argparse
 import json
@@ -19,20 +21,23 @@ from pathlib import Path
 import numpy as np
 from amaranth.back import verilog
 
-from benchmarks.calibrate_resources import sample_fold, sample_network, shaped_fold
-from boards.axis import AxisAccelerator, axis_top_resources, converter_shapes
+from benchmarks.calibrate_resources import (nonnegative_least_squares, sample_fold,
+                                             sample_network, shaped_fold)
+from boards.axis import (AxisAccelerator, axis_logic_features, axis_top_resources,
+                         converter_shapes)
 from boards.verilog_parts import split_design
 from boards.yosys import estimate_xcup
 from gen.files import replace_text
 from gen.graph import build_graph
-from gen.resources import Resources, converter_resources
+from gen.resources import Resources, converter_resources, linear
 
+CNV = "gen/networks/cnv-cifar10.json@56448"
 DEFAULT_SAMPLES = ["random-cnv-small@20000/1", "random-cnv-small@20000/4",
                    "random-cnv-small@2000/2", "random-cnv-small@2000/4+scores",
                    "random-cnv-small-ternary@6000:pe/4", "random-vgg16@36864/4+scores",
-                   "random-vgg16@73728:simd/8", "gen/networks/cnv-cifar10.json@56448/4",
-                   "gen/networks/cnv-cifar10.json@56448/4+scores", "random-sfc@2000/4",
-                   "random-sfc@200/1+scores", "random-sfc@50:pe/4+scores"]
+                   "random-vgg16@73728:simd/8", "random-vgg16@73728:simd/32", f"{CNV}/4",
+                   f"{CNV}/8", f"{CNV}/4+scores", "random-sfc@2000/4", "random-sfc@200/1+scores",
+                   "random-sfc@50:pe/4+scores"]
 TOP = "axis"
 
 
@@ -74,12 +79,23 @@ def measure(samples):
                                for name, c in converters.items()},
                      "yosys": {"lut": counts["lut"], "ff": counts["ff"]},
                      "converters": {"lut": round(priced.lut), "ff": round(priced.ff)},
+                     "features": axis_logic_features(converters["gather"], layout["beat_bytes"],
+                                                     scores),
                      "model": axis_top_resources(graph, beat_bytes=beat_bytes,
                                                  scores=scores).as_dict()})
         print(f"{rows[-1]['sample']:<44} converters {rows[-1]['lanes']}: Yosys "
               f"{counts['lut']:>5} LUT {counts['ff']:>5} FF; converters priced "
               f"{priced.lut:>5.0f} / {priced.ff:>5.0f}", flush=True)
     return rows
+
+
+def fit(rows, count):
+    """Non-negative least-squares coefficients of Yosys' ``count`` ("lut" or "ff") of the tops in
+    ``rows``, less their converters' price, over the features of their own logic."""
+    names = list(rows[0]["features"])
+    a = np.array([[row["features"][name] for name in names] for row in rows], dtype=float)
+    b = np.array([row["yosys"][count] - row["converters"][count] for row in rows], dtype=float)
+    return {name: round(float(c), 3) for name, c in zip(names, nonnegative_least_squares(a, b))}
 
 
 def main(argv=None):
@@ -93,17 +109,17 @@ def main(argv=None):
     parser.add_argument("--out", default="build/calibration")
     args = parser.parse_args(argv)
     rows = measure(args.samples)
-    logic = {count: round(float(np.mean([r["yosys"][count] - r["converters"][count]
-                                         for r in rows])))
-             for count in ("lut", "ff")}
-    print(f"AXIS_LOGIC = Resources(lut={logic['lut']}, ff={logic['ff']})")
+    tables = {count: fit(rows, count) for count in ("lut", "ff")}
+    print(f"AXIS_LUT = {tables['lut']}\nAXIS_FF = {tables['ff']}")
     for row in rows:
-        fitted = {count: row["converters"][count] + logic[count] for count in logic}
+        fitted = {count: round(row["converters"][count] + linear(tables[count], row["features"]))
+                  for count in tables}
         print(f"  {row['sample']:<44} LUT Yosys {row['yosys']['lut']:>5} model "
               f"{fitted['lut']:>5}   FF Yosys {row['yosys']['ff']:>5} model {fitted['ff']:>5}")
     out = Path(args.out) / "axis_top.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    replace_text(out, json.dumps({"axis_logic": logic, "samples": rows}, indent=1) + "\n")
+    calibration = {"axis_lut": tables["lut"], "axis_ff": tables["ff"], "samples": rows}
+    replace_text(out, json.dumps(calibration, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ from amaranth import Cat, ClockDomain, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from gen.resources import AXIS_LOGIC, converter_resources
+from gen.resources import axis_logic_resources, converter_resources
 from gen.top import Accelerator
-from hw.stream import WidthConverter
+from hw.stream import WidthConverter, elem_width
 
 OUT_WORD_BYTES = 4
 DEFAULT_BEAT_BYTES = 4
@@ -80,14 +80,27 @@ def converter_shapes(graph, beat_bytes, scores):
     return converters
 
 
+def axis_logic_features(gather, beat_bytes, scores):
+    """Features of the top's own logic (``gen.resources.AXIS_LUT``) for its ``gather``
+    converter (``converter_shapes``): the input bits of a beat its zero-fill gate costs a LUT
+    each, none when the gather holds whole beats and splits them (its load multiplexer takes the
+    gate in), and whether scores go out."""
+    splits = (gather["in_lanes"] > gather["out_lanes"]
+              and gather["in_lanes"] % gather["out_lanes"] == 0)
+    gated_bits = 0 if splits else beat_bytes * elem_width(gather["elem_shape"])
+    return {"gated_bits": gated_bits, "scores": int(scores), "const": 1}
+
+
 def axis_top_resources(graph, *, beat_bytes=DEFAULT_BEAT_BYTES, scores=False):
     """The resource model's price of the AXI4-Stream top around ``graph``'s accelerator, the
-    accelerator not included: its width converters, and ``gen.resources.AXIS_LOGIC`` for its
-    counters, frame-flag FIFO and output multiplexer. Priced whether or not ``axis_layout``
-    accepts the network (a class index wider than a byte, scores wider than a word)."""
-    converters = converter_shapes(graph, fitting_beat_bytes(graph, beat_bytes), scores)
-    return sum((converter_resources(**converter) for converter in converters.values()),
-               AXIS_LOGIC)
+    accelerator not included: its width converters, and its counters, frame-flag FIFO, output
+    multiplexer and zero-fill gate (``axis_logic_features``). Priced whether or not
+    ``axis_layout`` accepts the network (a class index wider than a byte, scores wider than a
+    word)."""
+    beat_bytes = fitting_beat_bytes(graph, beat_bytes)
+    converters = converter_shapes(graph, beat_bytes, scores)
+    logic = axis_logic_resources(axis_logic_features(converters["gather"], beat_bytes, scores))
+    return sum((converter_resources(**converter) for converter in converters.values()), logic)
 
 
 class AxisAccelerator(wiring.Component):

@@ -78,11 +78,14 @@ class Resources:
         return {"lut": round(self.lut), "ff": round(self.ff), "bram36": self.bram36}
 
 
-# The AXI4-Stream top's own logic (boards.axis: its beat and word counters, frame-flag FIFO and
-# output multiplexer), beside its width converters, which the WIDTH tables price: Yosys' counts
-# of the top less the converters' price, averaged over the samples of
+# The AXI4-Stream top's own logic (boards.axis), beside its width converters, which the WIDTH
+# tables price: its beat and word counters, frame-flag FIFO and output multiplexer (const), the
+# multiplexer that puts scores on the output (scores), and the gate that zero-fills a frame cut
+# short by TLAST, about a LUT per input bit unless the gather's load multiplexer takes it in
+# (gated_bits). Fitted to Yosys' counts of the top less the converters' price by
 # `python -m benchmarks.calibrate_axis_top` (docs/performance.md).
-AXIS_LOGIC = Resources(lut=72, ff=24)
+AXIS_LUT = {"gated_bits": 0.919, "scores": 11.564, "const": 45.526}
+AXIS_FF = {"gated_bits": 0.0, "scores": 2.356, "const": 22.444}
 
 
 def memory(width, depth, *, rom=False, columns=None):
@@ -253,6 +256,11 @@ def mvu_features(layer, fold):
 def linear(coefficients, features):
     """The linear model ``coefficients`` (by feature name) applied to ``features``."""
     return sum(coefficients[name] * value for name, value in features.items())
+
+
+def axis_logic_resources(features):
+    """The AXI4-Stream top's own logic from its features (``boards.axis.axis_logic_features``)."""
+    return Resources(linear(AXIS_LUT, features), linear(AXIS_FF, features))
 
 
 def _priced(kind, lut, ff, memories, counted_ff=0):
