@@ -18,11 +18,9 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from amaranth.back import verilog
 
-from benchmarks.calibrate_resources import (nonnegative_least_squares, sample_fold,
-                                             sample_network, shaped_fold)
+from benchmarks.calibrate_resources import fit_table, sample_fold, sample_network, shaped_fold
 from boards.axis import (AxisAccelerator, axis_logic_features, axis_top_resources,
                          converter_shapes)
 from boards.verilog_parts import split_design
@@ -92,10 +90,8 @@ def measure(samples):
 def fit(rows, count):
     """Non-negative least-squares coefficients of Yosys' ``count`` ("lut" or "ff") of the tops in
     ``rows``, less their converters' price, over the features of their own logic."""
-    names = list(rows[0]["features"])
-    a = np.array([[row["features"][name] for name in names] for row in rows], dtype=float)
-    b = np.array([row["yosys"][count] - row["converters"][count] for row in rows], dtype=float)
-    return {name: round(float(c), 3) for name, c in zip(names, nonnegative_least_squares(a, b))}
+    return fit_table([row["features"] for row in rows],
+                     [row["yosys"][count] - row["converters"][count] for row in rows])
 
 
 def main(argv=None):

@@ -156,6 +156,15 @@ def nonnegative_least_squares(a, b):
         active = [index for index, value in zip(active, solution) if value >= 0]
 
 
+def fit_table(features, targets):
+    """A coefficient table (by feature name, rounded to 3 decimals) fitting ``targets`` over
+    ``features`` (one dict per sample, the same names in each) by non-negative least squares."""
+    names = list(features[0])
+    a = np.array([[sample[name] for name in names] for sample in features], dtype=float)
+    coefficients = nonnegative_least_squares(a, np.array(targets, dtype=float))
+    return {name: round(float(c), 3) for name, c in zip(names, coefficients)}
+
+
 # gen.resources' coefficient tables by name, e.g. MVU_LUT: (stage kind, count).
 TABLES = {f"{kind.upper()}_{count.upper()}": (kind, count)
           for kind in resources.STAGE_TABLES for count in ("lut", "ff")}
@@ -171,10 +180,8 @@ def fit(rows, kind, count):
     ``kind`` stages in ``rows`` over their features, less the flip-flops the model counts
     rather than fits."""
     chosen = [r for r in rows if r["kind"] == kind]
-    names = list(chosen[0][f"{count}_features"])
-    a = np.array([[r[f"{count}_features"][n] for n in names] for r in chosen], dtype=float)
-    b = np.array([r["yosys"][count] - counted(r, count) for r in chosen], dtype=float)
-    return {name: round(float(c), 3) for name, c in zip(names, nonnegative_least_squares(a, b))}
+    return fit_table([r[f"{count}_features"] for r in chosen],
+                     [r["yosys"][count] - counted(r, count) for r in chosen])
 
 
 def predict(rows, tables):
