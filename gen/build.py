@@ -22,8 +22,8 @@ from boards.uart import uart_divisor
 from boards.uart_top import DEFAULT_BAUD
 from boards.vivado import write_vivado_project
 from boards.yosys import PART_CAPACITY, check_fit, estimate_xcup_any_size
-from gen.fold import (default_fold, fold_for_interval, fold_for_luts, load_fold, save_fold,
-                      target_interval)
+from gen.fold import (FoldError, default_fold, fold_for_interval, fold_for_luts, load_fold,
+                      save_fold, target_interval)
 from gen.graph import build_graph
 from gen.ir import save_network
 from gen.report import build_report
@@ -41,6 +41,9 @@ LINT_WAIVERS = "".join(f"/* verilator lint_off {name} */\n"
 # 50.5), and Yosys cannot synthesize a B-VGG16 in WebAssembly's 4 GiB: a design the model puts
 # more than 5% past the part's block RAMs is refused before any Verilog is written.
 BLOCK_RAM_MODEL_MARGIN = 1.05
+# A --luts budget is checked against Yosys' count of the whole design; a fold past it is chosen
+# again, each try costing a synthesis, at most this many builds in all.
+LUT_BUDGET_ROUNDS = 4
 
 
 def accelerator_verilog(graph):
@@ -81,6 +84,9 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
     built to ``ecp5/xnorflow.bit`` at ``baud``, with nextpnr's utilisation and Fmax.
     Raises ``boards.BuildError`` (unknown board or part, a design that does not fit, a tool
     that failed) and ``gen.fold.FoldError``; ``out_dir`` is then left as it was.
+    With ``luts`` and the estimate, a fold Yosys counts past the budget is chosen again up to
+    ``LUT_BUDGET_ROUNDS`` times (``cheaper_fold_for_counted_luts``); the report's
+    ``lut_budget_rounds`` lists the folds tried.
     """
     target_spec = get_target(target)
     board_spec = target_spec.board(board)
@@ -97,35 +103,50 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
     wrapper = partial(axis_top_resources, scores=scores) if target == "ultrascale" else None
     fold = resolve_fold(net, fold_path, default, fps=fps, luts=luts, clock_mhz=clock_mhz,
                         wrapper=wrapper)
-    started = time.perf_counter()
-    graph = build_graph(net, fold)
-    if target == "ultrascale":
-        check_block_ram_model(graph, target_spec, part)
-    text = accelerator_verilog(graph)
-    seconds = time.perf_counter() - started
     extra = {"target": target, "board": board_spec.name, "part": part, "top": TOP_NAME,
              "verilog": f"{TOP_NAME}.v", "source": str(source) if source else None}
     if luts:
         extra["lut_budget"] = luts
 
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    def assemble(fold, staging):
+        """Write the build of ``fold`` into the empty ``staging``; returns its report."""
+        started = time.perf_counter()
+        graph = build_graph(net, fold)
+        if target == "ultrascale":
+            check_block_ram_model(graph, target_spec, part)
+        text = accelerator_verilog(graph)
+        seconds = time.perf_counter() - started
+        parts, clock = dict(extra), clock_mhz
         (staging / f"{TOP_NAME}.v").write_text(text)
         save_fold(net, fold, staging / "fold.json")
         save_network(net, staging / "network.json")
         if target == "ultrascale":
-            extra.update(_build_ultrascale(net, fold, staging, board_spec, part, clock_mhz,
+            parts.update(_build_ultrascale(net, fold, staging, board_spec, part, clock_mhz,
                                            estimate, scores))
         elif target == "ecp5":
             ecp5 = build_bitstream(build_graph(net, fold), staging / "ecp5", board=board_spec,
                                    part=part, clock_mhz=clock_mhz, baud=baud)
-            clock_mhz = ecp5["clock_mhz"]
-            extra.update(ecp5=ecp5, outputs=["ecp5/xnorflow.bit"],
+            clock = ecp5["clock_mhz"]
+            parts.update(ecp5=ecp5, outputs=["ecp5/xnorflow.bit"],
                          uart_frames_per_second=ecp5["baud_actual"] / (10 * _frame_bytes(net)))
-        extra["generator_seconds"] = round(seconds, 3)
-        report = build_report(graph, clock_mhz=clock_mhz, extra=extra, wrapper=wrapper)
+        parts["generator_seconds"] = round(seconds, 3)
+        return build_report(graph, clock_mhz=clock, extra=parts, wrapper=wrapper)
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        report = assemble(fold, staging)
+        rounds = []
+        chosen_by_budget = luts and not (fold_path or fps)
+        while chosen_by_budget and lut_overrun(report) > 0 and len(rounds) + 1 < LUT_BUDGET_ROUNDS:
+            rounds.append(lut_budget_round(report))
+            fold = cheaper_fold_for_counted_luts(net, report, wrapper)
+            shutil.rmtree(staging)
+            staging.mkdir()
+            report = assemble(fold, staging)
+        if rounds:
+            report["lut_budget_rounds"] = rounds + [lut_budget_round(report)]
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -134,6 +155,35 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return report
+
+
+def lut_overrun(report):
+    """How many LUTs Yosys counts past the report's ``--luts`` budget (0 without a count)."""
+    counted = report.get("resources")
+    return counted["lut"] - report["lut_budget"] if counted else 0
+
+
+def lut_budget_round(report):
+    """One fold tried for a ``--luts`` budget: its interval, the model's LUTs and Yosys'."""
+    return {"interval_cycles": report["interval_cycles"],
+            "resource_model_lut": report["resource_model"]["lut"],
+            "yosys_lut": report["resources"]["lut"]}
+
+
+def cheaper_fold_for_counted_luts(net, report, wrapper):
+    """The fastest fold the resource model puts below the reported fold by as many LUTs as Yosys
+    counted past the budget: the model's miss on this fold is taken to hold for the next.
+    ``BuildError`` when no fold is that cheap."""
+    over = lut_overrun(report)
+    model_budget = report["resource_model"]["lut"] - over
+    try:
+        return fold_for_luts(net, model_budget, wrapper)
+    except FoldError:
+        raise BuildError(
+            f"--luts {report['lut_budget']:,}: Yosys counts {report['resources']['lut']:,} LUTs "
+            f"for a fold the resource model puts at {report['resource_model']['lut']:,}, and no "
+            f"fold is {over:,} LUTs cheaper; accepted: a larger --luts, or a fold set with "
+            f"--fold") from None
 
 
 def check_block_ram_model(graph, target_spec, part):

@@ -75,7 +75,8 @@ def format_report(report):
 
 def lut_budget_check(report):
     """One line setting the ``--luts`` budget against the resource model's LUTs and, when the
-    build estimated them, Yosys' count; ``None`` without a budget."""
+    build estimated them, Yosys' count, with the folds Yosys put past it first; ``None`` without
+    a budget."""
     budget = report.get("lut_budget")
     if budget is None:
         return None
@@ -84,6 +85,10 @@ def lut_budget_check(report):
     counted = report.get("resources")
     if not counted:
         return line + " (no Yosys estimate to check it by)"
+    tried = [f"{r['yosys_lut']:,} LUTs for the {r['interval_cycles']:,}-cycle fold"
+             for r in report.get("lut_budget_rounds", [])[:-1]]
+    if tried:
+        line += f" (chosen again: Yosys counted {', then '.join(tried)})"
     over = counted["lut"] - budget
     if over <= 0:
         return line + f"; Yosys counts {counted['lut']:,}, within the budget"

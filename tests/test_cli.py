@@ -5,8 +5,10 @@ import sys
 
 import pytest
 
+from boards import BuildError
 from boards.axis import axis_top_resources
 from gen.__main__ import fold_from_args, make_parser
+from gen.build import cheaper_fold_for_counted_luts
 from gen.fold import default_fold, fold_for_interval, fold_for_luts, load_fold, target_interval
 from gen.ir import load_network
 from gen.networks import DEFAULT_NETWORK
@@ -84,6 +86,38 @@ def test_build_sets_the_luts_budget_against_yosys(tmp_path):
     assert abs(model - stages - report["resource_model_top"]["lut"]) <= len(report["layers"])
     assert (f"--luts 100,000: the resource model puts the chosen fold at {model:,} LUTs; "
             f"Yosys counts {counted:,}, within the budget") in run.stdout
+
+
+def test_a_fold_yosys_counts_past_the_luts_budget_is_chosen_again(tmp_path):
+    # On the tiny network the model puts the 432-cycle fold at 2,137 LUTs and Yosys at 2,206:
+    # a 2,150 budget passes the model's first choice, and Yosys' count sends the build on to
+    # the next cheaper fold.
+    out = tmp_path / "out"
+    run = gen("build", "--model", str(write_tiny_network(tmp_path)), "--luts", "2150",
+              "--board", "ultra96", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "report.json").read_text())
+    first, *_, last = report["lut_budget_rounds"]
+    assert first["resource_model_lut"] <= 2150 < first["yosys_lut"]
+    assert last == {"interval_cycles": report["interval_cycles"],
+                    "resource_model_lut": report["resource_model"]["lut"],
+                    "yosys_lut": report["resources"]["lut"]}
+    assert last["yosys_lut"] <= 2150 and last["interval_cycles"] > first["interval_cycles"]
+    assert (f"(chosen again: Yosys counted {first['yosys_lut']:,} LUTs for the "
+            f"{first['interval_cycles']:,}-cycle fold); Yosys counts {last['yosys_lut']:,}, "
+            "within the budget") in run.stdout
+    net = load_network(out / "network.json")
+    assert load_fold(out / "fold.json", net) == fold_for_luts(
+        net, first["resource_model_lut"] - (first["yosys_lut"] - 2150), axis_top_resources)
+
+
+def test_no_fold_cheap_enough_for_the_counted_luts_is_one_clear_error():
+    net = load_network(DEFAULT_NETWORK)
+    report = {"lut_budget": 5_000, "resource_model": {"lut": 9_000}, "resources": {"lut": 14_000}}
+    with pytest.raises(BuildError, match=r"^--luts 5,000: Yosys counts 14,000 LUTs for a fold "
+                       r"the resource model puts at 9,000, and no fold is 9,000 LUTs cheaper; "
+                       r"accepted: a larger --luts, or a fold set with --fold$"):
+        cheaper_fold_for_counted_luts(net, report, axis_top_resources)
 
 
 def test_a_luts_budget_overrun_says_by_how_much_and_what_to_ask():
