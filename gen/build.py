@@ -143,7 +143,7 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
             rounds.append(lut_budget_round(report))
             fold = cheaper_fold_for_counted_luts(net, report, wrapper)
             shutil.rmtree(staging)
-            staging.mkdir()
+            staging.mkdir(mode=0o700)  # as mkdtemp made it
             report = assemble(fold, staging)
         if rounds:
             report["lut_budget_rounds"] = rounds + [lut_budget_round(report)]

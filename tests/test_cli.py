@@ -74,12 +74,18 @@ def test_fps_and_luts_choose_the_fold_of_sim_and_report(command):
     assert fold_from_args(net, make_parser().parse_args([command])) == default_fold(net)
 
 
-def test_build_sets_the_luts_budget_against_yosys(tmp_path):
+def build_tiny_within(tmp_path, luts):
+    """``gen build --luts`` of the tiny network on the Ultra96, with Yosys' estimate: the run,
+    its report and its output directory."""
     out = tmp_path / "out"
-    run = gen("build", "--model", str(write_tiny_network(tmp_path)), "--luts", "100000",
+    run = gen("build", "--model", str(write_tiny_network(tmp_path)), "--luts", str(luts),
               "--board", "ultra96", "--out", str(out))
     assert run.returncode == 0, run.stderr
-    report = json.loads((out / "report.json").read_text())
+    return run, json.loads((out / "report.json").read_text()), out
+
+
+def test_build_sets_the_luts_budget_against_yosys(tmp_path):
+    run, report, _ = build_tiny_within(tmp_path, 100_000)
     assert report["lut_budget"] == 100_000
     model, counted = report["resource_model"]["lut"], report["resources"]["lut"]
     stages = sum(layer["resource_model"]["lut"] for layer in report["layers"])
@@ -92,11 +98,7 @@ def test_a_fold_yosys_counts_past_the_luts_budget_is_chosen_again(tmp_path):
     # On the tiny network the model puts the 432-cycle fold at 2,137 LUTs and Yosys at 2,206:
     # a 2,150 budget passes the model's first choice, and Yosys' count sends the build on to
     # the next cheaper fold.
-    out = tmp_path / "out"
-    run = gen("build", "--model", str(write_tiny_network(tmp_path)), "--luts", "2150",
-              "--board", "ultra96", "--out", str(out))
-    assert run.returncode == 0, run.stderr
-    report = json.loads((out / "report.json").read_text())
+    run, report, out = build_tiny_within(tmp_path, 2150)
     first, *_, last = report["lut_budget_rounds"]
     assert first["resource_model_lut"] <= 2150 < first["yosys_lut"]
     assert last == {"interval_cycles": report["interval_cycles"],
