@@ -26,7 +26,7 @@ from gen.fold import (FoldError, default_fold, fold_for_interval, fold_for_luts,
                       save_fold, target_interval)
 from gen.graph import build_graph
 from gen.ir import save_network
-from gen.report import build_report
+from gen.report import build_report, lut_overrun
 from gen.resources import graph_resources
 from gen.top import Accelerator
 
@@ -155,12 +155,6 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return report
-
-
-def lut_overrun(report):
-    """How many LUTs Yosys counts past the report's ``--luts`` budget (0 without a count)."""
-    counted = report.get("resources")
-    return counted["lut"] - report["lut_budget"] if counted else 0
 
 
 def lut_budget_round(report):

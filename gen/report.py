@@ -73,6 +73,12 @@ def format_report(report):
     return "\n".join(lines)
 
 
+def lut_overrun(report):
+    """How many LUTs Yosys counts past the report's ``--luts`` budget (0 without a count)."""
+    counted = report.get("resources")
+    return counted["lut"] - report["lut_budget"] if counted else 0
+
+
 def lut_budget_check(report):
     """One line setting the ``--luts`` budget against the resource model's LUTs and, when the
     build estimated them, Yosys' count, with the folds Yosys put past it first; ``None`` without
@@ -89,7 +95,7 @@ def lut_budget_check(report):
              for r in report.get("lut_budget_rounds", [])[:-1]]
     if tried:
         line += f" (chosen again: Yosys counted {', then '.join(tried)})"
-    over = counted["lut"] - budget
+    over = lut_overrun(report)
     if over <= 0:
         return line + f"; Yosys counts {counted['lut']:,}, within the budget"
     return (line + f"; Yosys counts {counted['lut']:,}, {over:,} ({100 * over / budget:.1f}%) over "
