@@ -105,6 +105,10 @@ def parse_args(argv=None):
                         help="with --teacher: the distillation loss's share of the loss, in [0, 1] (default 0.9)")
     parser.add_argument("--distill-temp", type=float, metavar="T",
                         help="with --teacher: the softmax temperature of the distillation loss (default 4)")
+    parser.add_argument("--init-from", type=Path, metavar="CHECKPOINT",
+                        help="start from another model.train run of the same architecture and dataset "
+                             "(any method or precision): every weight and batch-norm tensor whose name and "
+                             "shape match is copied; optimizer and schedule start fresh")
     parser.add_argument("--no-augment", action="store_true", help="no random crop/flip (CIFAR-10)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--bf16", action="store_true",
@@ -214,6 +218,24 @@ def evaluate(model, images, labels, device, batch=500, ks=(1,)):
     return tuple(c / max(1, images.shape[0]) for c in correct)
 
 
+def load_initial_weights(model, path, arch, dataset, classes):
+    """Copy into ``model`` every tensor of checkpoint ``path`` whose name and shape match (latent
+    weights, batch norms; a method's own parameters only where both runs have them) and clip the
+    weights as training does. ``path`` must be a run of the same ``arch``, ``dataset`` and class
+    count. Returns the names copied and the names of ``model``'s tensors left as initialized."""
+    state = read_checkpoint(path, "--init-from", "cpu")
+    for key, wanted in (("arch", arch), ("dataset", dataset), ("classes", classes)):
+        if state["config"].get(key) != wanted:
+            raise TrainError(f"--init-from: {path} was trained with {key}={state['config'].get(key)!r}, "
+                             f"not {wanted!r}")
+    own = model.state_dict()
+    copied = {name: tensor for name, tensor in state["model"].items()
+              if name in own and own[name].shape == tensor.shape}
+    model.load_state_dict(copied, strict=False)
+    model.clip_weights()
+    return sorted(copied), sorted(set(own) - set(copied))
+
+
 def _save_checkpoint(path, state):
     import torch
     with replacing(path) as tmp:
@@ -276,6 +298,10 @@ def train(args):
     method = get_method(args.method, ubq_phases=args.ubq_phases)
     if args.precision == "binary":
         method.prepare(model)
+    if args.init_from and not args.resume:
+        copied, skipped = load_initial_weights(model, args.init_from, args.arch, args.dataset, classes)
+        print(f"--init-from: {len(copied)} tensors copied from {args.init_from}"
+              + (f"; kept initial: {', '.join(skipped)}" if skipped else ""), file=sys.stderr)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     augment = args.dataset == "cifar10" and not args.no_augment
@@ -286,6 +312,7 @@ def train(args):
               "lr": args.lr, "limit_train": args.limit_train, "augment": augment,
               "bf16": args.bf16, "compile": args.compile,
               "teacher": str(args.teacher) if args.teacher else None,
+              "init_from": str(args.init_from) if args.init_from else None,
               "distill_weight": args.distill_weight, "distill_temp": args.distill_temp}
     start_epoch, history = 0, []
     ckpt_path = out / CHECKPOINT

@@ -281,6 +281,40 @@ def test_student_learns_from_its_teacher(tmp_path, capsys):
     assert len(err) == 1 and "--teacher: no checkpoint file" in err[0]
 
 
+def test_init_from_copies_matching_tensors_across_methods(tmp_path, capsys):
+    from model.methods import get_method
+    from model.nets import build_model
+
+    data = _cifar_batches(tmp_path / "cifar")
+    common = ["--arch", "tiny-cnv", "--dataset", "cifar10", "--data", str(data), "--batch-size", "20"]
+    for method in ("ste", "dualpath"):
+        assert train.main(common + ["--epochs", "2", "--method", method, "--out", str(tmp_path / method)]) == 0
+    # zero epochs from a run of the same method export exactly that run's network
+    assert train.main(common + ["--epochs", "0", "--init-from", str(tmp_path / "ste" / "checkpoint.pt"),
+                                "--out", str(tmp_path / "copy")]) == 0
+    assert json.loads((tmp_path / "copy" / "summary.json").read_text())["config"]["init_from"] \
+        == str(tmp_path / "ste" / "checkpoint.pt")
+    source, copy = (np.load(tmp_path / run / "tiny-cnv.npz", allow_pickle=False) for run in ("ste", "copy"))
+    assert source.files == copy.files and all(np.array_equal(source[f], copy[f]) for f in source.files)
+    # a binary-activation model takes all its tensors from a ternary run; the other way round the
+    # ternary model keeps its own output scales
+    ternary = tmp_path / "dualpath" / "checkpoint.pt"
+    binary = build_model("tiny-cnv")
+    copied, kept = train.load_initial_weights(binary, ternary, "tiny-cnv", "cifar10", 10)
+    state = torch.load(ternary, weights_only=True)["model"]
+    assert kept == [] and all(torch.equal(binary.state_dict()[name], state[name]) for name in copied)
+    dual = build_model("tiny-cnv")
+    get_method("dualpath").prepare(dual)
+    _, kept = train.load_initial_weights(dual, tmp_path / "ste" / "checkpoint.pt", "tiny-cnv", "cifar10", 10)
+    assert kept and all(name.endswith("log_scale") for name in kept)
+    # another architecture is refused in one line
+    capsys.readouterr()
+    assert train.main(["--arch", "tiny-mlp", "--dataset", "cifar10", "--data", str(data), "--epochs", "0",
+                       "--init-from", str(ternary), "--out", str(tmp_path / "mlp")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--init-from:" in err[0] and "arch='tiny-cnv', not 'tiny-mlp'" in err[0]
+
+
 def test_lr_schedule():
     lrs = [train.lr_at(step, 100, 0.01, 5) for step in range(100)]
     assert lrs[4] == pytest.approx(0.01) and max(lrs) == pytest.approx(0.01)
