@@ -10,7 +10,8 @@ weights clamped to [-1, 1] after each step (binary models), random crop (4 pixel
 + horizontal flip for CIFAR-10. ``--bf16`` (bfloat16
 autocast) and ``--compile`` (torch.compile) speed up the training forward pass only. Every epoch appends one JSON
 line to ``OUT/log.jsonl`` and rewrites ``OUT/checkpoint.pt`` (tensors and plain values only: it
-loads with ``torch.load(..., weights_only=True)``); ``--resume`` continues from it. At the end a
+loads with ``torch.load(..., weights_only=True)``); ``--resume`` continues from it, and
+``--init-from`` starts a new run from another run's weights. At the end a
 binary model is exported to ``OUT/<arch>.json``/``.npz`` with the golden-vs-PyTorch check on the
 test split, and ``OUT/summary.json`` records the figures.
 """
