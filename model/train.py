@@ -219,16 +219,22 @@ def evaluate(model, images, labels, device, batch=500, ks=(1,)):
     return tuple(c / max(1, images.shape[0]) for c in correct)
 
 
+def require_same_config(state, wanted, option, path, defaults=None):
+    """Raise ``TrainError`` naming ``option`` unless checkpoint ``state``'s config has the value in
+    ``wanted`` for every key (``defaults``: values for keys older checkpoints lack)."""
+    for key, value in wanted.items():
+        if state["config"].get(key, (defaults or {}).get(key)) != value:
+            raise TrainError(f"{option}: {path} was trained with {key}={state['config'].get(key)!r}, "
+                             f"not {value!r}")
+
+
 def load_initial_weights(model, path, arch, dataset, classes):
     """Copy into ``model`` every tensor of checkpoint ``path`` whose name and shape match (latent
     weights, batch norms; a method's own parameters only where both runs have them) and clip the
     weights as training does. ``path`` must be a run of the same ``arch``, ``dataset`` and class
     count. Returns the names copied and the names of ``model``'s tensors left as initialized."""
     state = read_checkpoint(path, "--init-from", "cpu")
-    for key, wanted in (("arch", arch), ("dataset", dataset), ("classes", classes)):
-        if state["config"].get(key) != wanted:
-            raise TrainError(f"--init-from: {path} was trained with {key}={state['config'].get(key)!r}, "
-                             f"not {wanted!r}")
+    require_same_config(state, {"arch": arch, "dataset": dataset, "classes": classes}, "--init-from", path)
     own = model.state_dict()
     copied = {name: tensor for name, tensor in state["model"].items()
               if name in own and own[name].shape == tensor.shape}
@@ -323,11 +329,9 @@ def train(args):
         # and ubq's default phases, and those from before --teacher without one (None)
         before_options = {"method": "ste", "loss": "ce", "ubq_phases": list(UBQ_PHASES)
                           if state["config"].get("method") == "ubq" else None}
-        for key in ("arch", "dataset", "precision", "method", "loss", "ubq_phases", "classes",
-                    "distill_weight", "distill_temp"):
-            if state["config"].get(key, before_options.get(key)) != config[key]:
-                raise TrainError(f"--resume: {ckpt_path} was trained with {key}={state['config'].get(key)!r}, "
-                                 f"not {config[key]!r}")
+        require_same_config(state, {key: config[key] for key in (
+            "arch", "dataset", "precision", "method", "loss", "ubq_phases", "classes",
+            "distill_weight", "distill_temp")}, "--resume", ckpt_path, before_options)
         start_epoch, history = int(state["epoch"]), list(state["history"])
         method.restore(model, start_epoch * _steps_per_epoch(train_x.shape[0], args.batch_size),
                        _steps_per_epoch(train_x.shape[0], args.batch_size) * args.epochs)
