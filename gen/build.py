@@ -22,11 +22,12 @@ from boards.uart import uart_divisor
 from boards.uart_top import DEFAULT_BAUD
 from boards.vivado import write_vivado_project
 from boards.yosys import PART_CAPACITY, check_fit, estimate_xcup_any_size
-from gen.fold import (FoldError, default_fold, fold_for_interval, fold_for_luts, load_fold,
-                      save_fold, target_interval)
+from gen.fold import (default_fold, fold_for_interval, fold_for_luts, load_fold, save_fold,
+                      target_interval)
 from gen.graph import build_graph
 from gen.ir import save_network
-from gen.report import build_report, lut_overrun
+from gen.lut_budget import fold_within_counted_luts
+from gen.report import build_report
 from gen.resources import graph_resources
 from gen.top import Accelerator
 
@@ -41,9 +42,6 @@ LINT_WAIVERS = "".join(f"/* verilator lint_off {name} */\n"
 # 50.5), and Yosys cannot synthesize a B-VGG16 in WebAssembly's 4 GiB: a design the model puts
 # more than 5% past the part's block RAMs is refused before any Verilog is written.
 BLOCK_RAM_MODEL_MARGIN = 1.05
-# A --luts budget is checked against Yosys' count of the whole design; a fold past it is chosen
-# again, each try costing a synthesis, at most this many builds in all.
-LUT_BUDGET_ROUNDS = 4
 
 
 def accelerator_verilog(graph):
@@ -84,9 +82,8 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
     built to ``ecp5/xnorflow.bit`` at ``baud``, with nextpnr's utilisation and Fmax.
     Raises ``boards.BuildError`` (unknown board or part, a design that does not fit, a tool
     that failed) and ``gen.fold.FoldError``; ``out_dir`` is then left as it was.
-    With ``luts`` and the estimate, a fold Yosys counts past the budget is chosen again up to
-    ``LUT_BUDGET_ROUNDS`` times (``cheaper_fold_for_counted_luts``); the report's
-    ``lut_budget_rounds`` lists the folds tried.
+    With ``luts`` and the estimate, the fold is chosen again by Yosys' counts
+    (``gen.lut_budget``); the report's ``lut_budget_rounds`` lists the folds built.
     """
     target_spec = get_target(target)
     board_spec = target_spec.board(board)
@@ -134,50 +131,26 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
 
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    stagings = []
+
+    def build_staged(fold):
+        """Assemble the build of ``fold`` in a new temporary directory beside ``out_dir``."""
+        stagings.append(Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent)))
+        return stagings[-1], assemble(fold, stagings[-1])
+
     try:
-        report = assemble(fold, staging)
-        rounds = []
-        chosen_by_budget = luts and not (fold_path or fps)
-        while chosen_by_budget and lut_overrun(report) > 0 and len(rounds) + 1 < LUT_BUDGET_ROUNDS:
-            rounds.append(lut_budget_round(report))
-            fold = cheaper_fold_for_counted_luts(net, report, wrapper)
-            shutil.rmtree(staging)
-            staging.mkdir(mode=0o700)  # as mkdtemp made it
-            report = assemble(fold, staging)
-        if rounds:
-            report["lut_budget_rounds"] = rounds + [lut_budget_round(report)]
+        staging, report = build_staged(fold)
+        if luts and not (fold_path or fps) and "resources" in report:
+            _, staging, report = fold_within_counted_luts(net, (fold, staging, report),
+                                                          build_staged, wrapper)
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    finally:
+        for path in stagings:  # all but the one renamed to out_dir
+            shutil.rmtree(path, ignore_errors=True)
     return report
-
-
-def lut_budget_round(report):
-    """One fold tried for a ``--luts`` budget: its interval, the model's LUTs and Yosys'."""
-    return {"interval_cycles": report["interval_cycles"],
-            "resource_model_lut": report["resource_model"]["lut"],
-            "yosys_lut": report["resources"]["lut"]}
-
-
-def cheaper_fold_for_counted_luts(net, report, wrapper):
-    """The fastest fold the resource model puts below the reported fold by as many LUTs as Yosys
-    counted past the budget: the model's miss on this fold is taken to hold for the next.
-    ``BuildError`` when no fold is that cheap."""
-    over = lut_overrun(report)
-    model_budget = report["resource_model"]["lut"] - over
-    try:
-        return fold_for_luts(net, model_budget, wrapper)
-    except FoldError:
-        raise BuildError(
-            f"--luts {report['lut_budget']:,}: Yosys counts {report['resources']['lut']:,} LUTs "
-            f"for a fold the resource model puts at {report['resource_model']['lut']:,}, and no "
-            f"fold is {over:,} LUTs cheaper; accepted: a larger --luts, or a fold set with "
-            f"--fold") from None
 
 
 def check_block_ram_model(graph, target_spec, part):

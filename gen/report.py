@@ -81,8 +81,8 @@ def lut_overrun(report):
 
 def lut_budget_check(report):
     """One line setting the ``--luts`` budget against the resource model's LUTs and, when the
-    build estimated them, Yosys' count, with the folds Yosys put past it first; ``None`` without
-    a budget."""
+    build estimated them, Yosys' count, with the other folds built for the budget; ``None``
+    without a budget."""
     budget = report.get("lut_budget")
     if budget is None:
         return None
@@ -92,7 +92,7 @@ def lut_budget_check(report):
     if not counted:
         return line + " (no Yosys estimate to check it by)"
     tried = [f"{r['yosys_lut']:,} LUTs for the {r['interval_cycles']:,}-cycle fold"
-             for r in report.get("lut_budget_rounds", [])[:-1]]
+             for r in report.get("lut_budget_rounds", []) if not r["kept"]]
     if tried:
         line += f" (chosen again: Yosys counted {', then '.join(tried)})"
     over = lut_overrun(report)

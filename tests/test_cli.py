@@ -8,9 +8,9 @@ import pytest
 from boards import BuildError
 from boards.axis import axis_top_resources
 from gen.__main__ import fold_from_args, make_parser
-from gen.build import cheaper_fold_for_counted_luts
 from gen.fold import default_fold, fold_for_interval, fold_for_luts, load_fold, target_interval
 from gen.ir import load_network
+from gen.lut_budget import next_fold
 from gen.networks import DEFAULT_NETWORK
 from gen.report import lut_budget_check
 from sim.runner import lint
@@ -99,11 +99,11 @@ def test_a_fold_yosys_counts_past_the_luts_budget_is_chosen_again(tmp_path):
     # a 2,150 budget passes the model's first choice, and Yosys' count sends the build on to
     # the next cheaper fold.
     run, report, out = build_tiny_within(tmp_path, 2150)
-    first, *_, last = report["lut_budget_rounds"]
-    assert first["resource_model_lut"] <= 2150 < first["yosys_lut"]
+    first, last = report["lut_budget_rounds"]
+    assert first["resource_model_lut"] <= 2150 < first["yosys_lut"] and not first["kept"]
     assert last == {"interval_cycles": report["interval_cycles"],
                     "resource_model_lut": report["resource_model"]["lut"],
-                    "yosys_lut": report["resources"]["lut"]}
+                    "yosys_lut": report["resources"]["lut"], "kept": True}
     assert last["yosys_lut"] <= 2150 and last["interval_cycles"] > first["interval_cycles"]
     assert (f"(chosen again: Yosys counted {first['yosys_lut']:,} LUTs for the "
             f"{first['interval_cycles']:,}-cycle fold); Yosys counts {last['yosys_lut']:,}, "
@@ -113,13 +113,47 @@ def test_a_fold_yosys_counts_past_the_luts_budget_is_chosen_again(tmp_path):
         net, first["resource_model_lut"] - (first["yosys_lut"] - 2150), axis_top_resources)
 
 
+def test_a_fold_yosys_counts_well_under_the_luts_budget_is_traded_for_a_faster_one(tmp_path):
+    # The model puts the 720-cycle fold at 1,867 LUTs and Yosys at 1,638: within a 1,900
+    # budget by 262, which buys the 460-cycle fold (model 1,952, Yosys 1,735).
+    run, report, out = build_tiny_within(tmp_path, 1900)
+    first, last = report["lut_budget_rounds"]
+    assert first["yosys_lut"] < first["resource_model_lut"] <= 1900 and not first["kept"]
+    assert last["kept"] and last["interval_cycles"] == report["interval_cycles"]
+    assert last["resource_model_lut"] > 1900 >= last["yosys_lut"]
+    assert last["interval_cycles"] < first["interval_cycles"]
+    assert (f"(chosen again: Yosys counted {first['yosys_lut']:,} LUTs for the "
+            f"{first['interval_cycles']:,}-cycle fold)") in run.stdout
+    net = load_network(out / "network.json")
+    assert load_fold(out / "fold.json", net) == fold_for_luts(
+        net, 1900 - (first["yosys_lut"] - first["resource_model_lut"]), axis_top_resources)
+
+
+def budget_report(budget, interval, model, counted):
+    return {"lut_budget": budget, "interval_cycles": interval, "resource_model": {"lut": model},
+            "resources": {"lut": counted}}
+
+
+def test_no_fold_slower_than_a_build_within_the_budget_is_synthesized(tmp_path):
+    net = load_network(write_tiny_network(tmp_path))
+    within = (fold_for_luts(net, 2000, axis_top_resources), None,
+              budget_report(2000, 460, 1952, 1735))
+    faster = fold_for_luts(net, 2000 + 217, axis_top_resources)
+    assert next_fold(net, [within], axis_top_resources) == faster
+    # Yosys counts the faster fold past the budget; the cheaper pick after it is no faster
+    # than the build already within the budget, and the one after that is built already.
+    over = (faster, None, budget_report(2000, 432, 2137, 2206))
+    assert next_fold(net, [within, over], axis_top_resources) is None
+    assert next_fold(net, [over, within], axis_top_resources) is None
+
+
 def test_no_fold_cheap_enough_for_the_counted_luts_is_one_clear_error():
     net = load_network(DEFAULT_NETWORK)
-    report = {"lut_budget": 5_000, "resource_model": {"lut": 9_000}, "resources": {"lut": 14_000}}
+    report = budget_report(5_000, 56_448, 9_000, 14_000)
     with pytest.raises(BuildError, match=r"^--luts 5,000: Yosys counts 14,000 LUTs for a fold "
                        r"the resource model puts at 9,000, and no fold is 9,000 LUTs cheaper; "
                        r"accepted: a larger --luts, or a fold set with --fold$"):
-        cheaper_fold_for_counted_luts(net, report, axis_top_resources)
+        next_fold(net, [(None, None, report)], axis_top_resources)
 
 
 def test_a_luts_budget_overrun_says_by_how_much_and_what_to_ask():
