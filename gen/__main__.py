@@ -45,7 +45,8 @@ def add_model_options(parser):
                          help="choose the cheapest fold that reaches F frames/s at --clock")
     folding.add_argument("--luts", type=positive_int, metavar="N",
                          help="choose the fastest fold whose estimated LUTs, the AXI4-Stream "
-                              "top's included, stay within N")
+                              "top's included, stay within N; build, with its Yosys estimate, "
+                              "chooses again by Yosys' count (up to 4 syntheses)")
 
 
 def fold_from_args(net, args):
