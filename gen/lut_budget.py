@@ -39,17 +39,18 @@ def next_fold(net, builds, wrapper):
     """The fold to build next after ``builds``, or ``None`` when none is worth a synthesis: one
     built already, or no faster than the fastest build within the budget."""
     _, _, last = builds[-1]
-    within = [report["interval_cycles"] for _, _, report in builds if lut_overrun(report) <= 0]
+    _, _, best = best_build(builds)
+    best_within = lut_overrun(best) <= 0
     miss = last["resources"]["lut"] - last["resource_model"]["lut"]
     try:
         fold = fold_for_luts(net, last["lut_budget"] - miss, wrapper)
     except FoldError:
-        if within:
+        if best_within:
             return None
         raise no_cheaper_fold(last) from None
     if any(fold == built for built, _, _ in builds):
         return None
-    if within and build_graph(net, fold).interval >= min(within):
+    if best_within and build_graph(net, fold).interval >= best["interval_cycles"]:
         return None
     return fold
 
