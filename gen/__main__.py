@@ -1,4 +1,4 @@
-"""xnorflow's command line: ``python -m gen {build,sim,report} --help``."""
+"""xnorflow's command line: ``python -m gen {build,sim,report,bench} --help``."""
 import argparse
 import sys
 from pathlib import Path
