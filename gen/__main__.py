@@ -46,7 +46,8 @@ def add_model_options(parser):
     folding.add_argument("--luts", type=positive_int, metavar="N",
                          help="choose the fastest fold whose estimated LUTs, the AXI4-Stream "
                               "top's included, stay within N; build, with its Yosys estimate, "
-                              "chooses again by Yosys' count (up to 4 syntheses)")
+                              "chooses again by Yosys' count (up to 4 syntheses); build "
+                              "--target ecp5: N LUT4s, as nextpnr counts them")
 
 
 def fold_from_args(net, args):

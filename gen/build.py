@@ -27,7 +27,7 @@ from gen.fold import (default_fold, fold_for_interval, fold_for_luts, load_fold,
 from gen.graph import build_graph
 from gen.ir import save_network
 from gen.lut_budget import fold_within_counted_luts
-from gen.report import build_report
+from gen.report import build_report, lut_count
 from gen.resources import graph_resources
 from gen.top import Accelerator
 
@@ -56,17 +56,17 @@ def elaborate(net, fold):
 
 
 def resolve_fold(net, fold_path=None, default=None, *, fps=None, luts=None, clock_mhz=None,
-                 wrapper=None):
+                 wrapper=None, luts_per_model_lut=1.0):
     """The fold in ``fold_path`` (layers it leaves out get the default), else the cheapest one
     reaching ``fps`` frames/s at ``clock_mhz``, else the fastest within ``luts`` LUTs (the
-    ``wrapper`` top's included, as ``gen.fold.fold_for_luts``), else ``default`` or the balanced
-    default fold."""
+    ``wrapper`` top's included, each model LUT counted ``luts_per_model_lut`` times, as
+    ``gen.fold.fold_for_luts``), else ``default`` or the balanced default fold."""
     if fold_path:
         return load_fold(fold_path, net)
     if fps:
         return fold_for_interval(net, target_interval(fps, clock_mhz), clock_mhz=clock_mhz)
     if luts:
-        return fold_for_luts(net, luts, wrapper)
+        return fold_for_luts(net, luts, wrapper, luts_per_model_lut)
     return default if default is not None else default_fold(net)
 
 
@@ -82,8 +82,9 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
     built to ``ecp5/xnorflow.bit`` at ``baud``, with nextpnr's utilisation and Fmax.
     Raises ``boards.BuildError`` (unknown board or part, a design that does not fit, a tool
     that failed) and ``gen.fold.FoldError``; ``out_dir`` is then left as it was.
-    With ``luts`` and the estimate, the fold is chosen again by Yosys' counts
-    (``gen.lut_budget``); the report's ``lut_budget_rounds`` lists the folds built.
+    ``luts`` counts the LUTs of the target's tool: Yosys' estimate for ``ultrascale`` (the fold
+    is chosen again by its counts when it runs), nextpnr's LUT4s for ``ecp5`` (chosen again by
+    them); see ``gen.lut_budget``. The report's ``lut_budget_rounds`` lists the folds built.
     """
     target_spec = get_target(target)
     board_spec = target_spec.board(board)
@@ -99,7 +100,7 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
     # The resource model prices the AXI4-Stream top too: a --luts budget is for the whole design.
     wrapper = partial(axis_top_resources, scores=scores) if target == "ultrascale" else None
     fold = resolve_fold(net, fold_path, default, fps=fps, luts=luts, clock_mhz=clock_mhz,
-                        wrapper=wrapper)
+                        wrapper=wrapper, luts_per_model_lut=target_spec.luts_per_model_lut)
     extra = {"target": target, "board": board_spec.name, "part": part, "top": TOP_NAME,
              "verilog": f"{TOP_NAME}.v", "source": str(source) if source else None}
     if luts:
@@ -140,9 +141,10 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
 
     try:
         staging, report = build_staged(fold)
-        if luts and not (fold_path or fps) and "resources" in report:
-            _, staging, report = fold_within_counted_luts(net, (fold, staging, report),
-                                                          build_staged, wrapper)
+        if luts and not (fold_path or fps) and lut_count(report):
+            _, staging, report = fold_within_counted_luts(
+                net, (fold, staging, report), build_staged, wrapper,
+                target_spec.luts_per_model_lut)
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)

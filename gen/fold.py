@@ -206,15 +206,16 @@ def estimated_luts(net, fold, wrapper=None):
     return graph_resources(graph)["total"].lut + (wrapper(graph).lut if wrapper else 0)
 
 
-def fold_for_luts(net, lut_budget, wrapper=None):
+def fold_for_luts(net, lut_budget, wrapper=None, luts_per_model_lut=1.0):
     """The fastest fold whose estimated LUTs (``estimated_luts``, the ``wrapper`` top's
-    included) stay within ``lut_budget``, else ``FoldError`` stating the cheapest fold's
-    estimate."""
+    included, times ``luts_per_model_lut`` for a target counting other LUTs than UltraScale+'s)
+    stay within ``lut_budget``, else ``FoldError`` stating the cheapest fold's estimate."""
     candidates = sorted({layer_cycles(layer, LayerFold(pe, simd))
                          for layer in net.compute_layers for pe in divisors(layer.mh)
                          for simd in simd_choices(layer)} | {fastest_interval(net)})
     candidates = [c for c in candidates if c >= fastest_interval(net)]
-    cost = lambda cycles: estimated_luts(net, default_fold(net, cycles), wrapper)
+    cost = lambda cycles: luts_per_model_lut * estimated_luts(net, default_fold(net, cycles),
+                                                              wrapper)
     if cost(candidates[-1]) > lut_budget:
         raise FoldError(f"network {net.name!r}: no fold fits {lut_budget:,} LUTs; the smallest "
                         f"needs about {cost(candidates[-1]):,.0f} (estimate)")

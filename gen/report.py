@@ -1,6 +1,7 @@
 """The build report: per layer shapes, folding, expected cycles and the resource model's
 estimate; the network's interval."""
 import math
+from typing import NamedTuple
 
 from gen.ir import ComputeLayer
 from gen.resources import Resources, graph_resources
@@ -73,33 +74,56 @@ def format_report(report):
     return "\n".join(lines)
 
 
+class LutCount(NamedTuple):
+    """The LUTs a tool counted for a build: the report key of a ``--luts`` round, the tool,
+    what it counts, how many, and what the resource model's LUTs are beside them."""
+    key: str
+    tool: str
+    unit: str
+    value: int
+    model_unit: str = "LUTs"
+
+
+def lut_count(report):
+    """The LUTs the target's tool counted for the build of ``report``: Yosys' estimate
+    (``ultrascale``) or nextpnr's LUT4s (``ecp5``); ``None`` when none counted them."""
+    if "resources" in report:
+        return LutCount("yosys_lut", "Yosys", "LUTs", report["resources"]["lut"])
+    if "ecp5" in report:
+        return LutCount("nextpnr_lut4", "nextpnr", "LUT4s", report["ecp5"]["lut4"]["used"],
+                        model_unit="UltraScale+ LUTs")
+    return None
+
+
 def lut_overrun(report):
-    """How many LUTs Yosys counts past the report's ``--luts`` budget (0 without a count)."""
-    counted = report.get("resources")
-    return counted["lut"] - report["lut_budget"] if counted else 0
+    """How many LUTs the tool counts past the report's ``--luts`` budget (0 without a count)."""
+    counted = lut_count(report)
+    return counted.value - report["lut_budget"] if counted else 0
 
 
 def lut_budget_check(report):
-    """One line setting the ``--luts`` budget against the resource model's LUTs and, when the
-    build estimated them, Yosys' count, with the other folds built for the budget; ``None``
-    without a budget."""
+    """One line setting the ``--luts`` budget against the resource model's LUTs and, when a
+    tool counted them (Yosys, nextpnr), its count, with the other folds built for the budget;
+    ``None`` without a budget."""
     budget = report.get("lut_budget")
     if budget is None:
         return None
     model = report["resource_model"]["lut"]
-    line = f"--luts {budget:,}: the resource model puts the chosen fold at {model:,} LUTs"
-    counted = report.get("resources")
+    counted = lut_count(report)
+    line = (f"--luts {budget:,}: the resource model puts the chosen fold at {model:,} "
+            f"{counted.model_unit if counted else 'LUTs'}")
     if not counted:
         return line + " (no Yosys estimate to check it by)"
-    tried = [f"{r['yosys_lut']:,} LUTs for the {r['interval_cycles']:,}-cycle fold"
+    tried = [f"{r[counted.key]:,} {counted.unit} for the {r['interval_cycles']:,}-cycle fold"
              for r in report.get("lut_budget_rounds", []) if not r["kept"]]
     if tried:
-        line += f" (chosen again: Yosys counted {', then '.join(tried)})"
+        line += f" (chosen again: {counted.tool} counted {', then '.join(tried)})"
+    line += f"; {counted.tool} counts {counted.value:,}"
     over = lut_overrun(report)
     if over <= 0:
-        return line + f"; Yosys counts {counted['lut']:,}, within the budget"
-    return (line + f"; Yosys counts {counted['lut']:,}, {over:,} ({100 * over / budget:.1f}%) over "
-            f"the budget: ask for about {budget - over:,} or set the fold with --fold")
+        return line + ", within the budget"
+    return (line + f", {over:,} ({100 * over / budget:.1f}%) over the budget: ask for about "
+            f"{budget - over:,} or set the fold with --fold")
 
 
 def within(measured, expected, tolerance):

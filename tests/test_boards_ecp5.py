@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """The ecp5 target: a real bitstream of a small network with the YoWASP tools, the board tops of
-every board prepared for the toolchain, the PLL search, the UART-matched fold, the fit check."""
+every board prepared for the toolchain, a --luts budget of LUT4s, the PLL search, the
+UART-matched fold, the fit check."""
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from boards import BuildError, TARGETS
 from boards.ecp5 import (BoardTop, board_platform, check_fit, check_timing, parse_utilisation,
                          pll_config, uart_fold)
 from boards.uart_top import UartAccelerator
-from gen.fold import mvu_cycles
+from gen.fold import fold_for_luts, mvu_cycles
 from gen.graph import build_graph
 from gen.ir import load_network
 from tests.handmade import write_tiny_network
@@ -41,6 +42,36 @@ def test_bitstream_of_a_small_network_on_the_ulx3s(tmp_path):
     assert report["uart_frames_per_second"] == pytest.approx(1e6 / (10 * 12 * 12 * 3))
     assert f"Fmax {ecp5['fmax_mhz']} MHz" in run.stdout
     assert report["interval_cycles"] <= 10 * 25 * 12 * 12 * 3  # keeps up with the UART
+
+
+def test_a_luts_budget_counts_nextpnrs_lut4s_and_is_chosen_again_by_them(tmp_path):
+    # 2,800 LUT4s: the model's pick (the 1,296-cycle fold, 1,141 model LUTs, 2,282 at two LUT4s
+    # a model LUT) counts 2,139 in nextpnr, under by enough to try the 864-cycle fold (1,440).
+    model, out = write_tiny_network(tmp_path), tmp_path / "out"
+    run = gen("build", "--target", "ecp5", "--model", str(model), "--luts", "2800",
+              "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "report.json").read_text())
+    rounds, net = report["lut_budget_rounds"], load_network(model)
+    first, second = rounds[0], rounds[1]
+    scale = ECP5.luts_per_model_lut
+
+    def interval_within(budget):
+        return build_graph(net, fold_for_luts(net, budget, None, scale)).interval
+
+    assert first["interval_cycles"] == interval_within(2800)
+    miss = first["nextpnr_lut4"] - scale * first["resource_model_lut"]
+    assert second["interval_cycles"] == interval_within(2800 - miss) < first["interval_cycles"]
+    within = [r for r in rounds if r["nextpnr_lut4"] <= 2800]
+    kept = min(within, key=lambda r: r["interval_cycles"])
+    assert [r["kept"] for r in rounds] == [r is kept for r in rounds]
+    assert kept["nextpnr_lut4"] == report["ecp5"]["lut4"]["used"]
+    assert kept["interval_cycles"] == report["interval_cycles"]
+    tried = ", then ".join(f"{r['nextpnr_lut4']:,} LUT4s for the {r['interval_cycles']:,}-cycle "
+                           "fold" for r in rounds if not r["kept"])
+    assert (f"--luts 2,800: the resource model puts the chosen fold at "
+            f"{kept['resource_model_lut']:,} UltraScale+ LUTs (chosen again: nextpnr counted "
+            f"{tried}); nextpnr counts {kept['nextpnr_lut4']:,}, within the budget") in run.stdout
 
 
 @pytest.mark.parametrize("board", [b.name for b in ECP5.boards])

@@ -151,7 +151,7 @@ def test_no_fold_cheap_enough_for_the_counted_luts_is_one_clear_error():
     net = load_network(DEFAULT_NETWORK)
     report = budget_report(5_000, 56_448, 9_000, 14_000)
     with pytest.raises(BuildError, match=r"^--luts 5,000: Yosys counts 14,000 LUTs for a fold "
-                       r"the resource model puts at 9,000, and no fold is 9,000 LUTs cheaper; "
+                       r"the resource model puts at 9,000 LUTs, and no fold is 9,000 LUTs cheaper; "
                        r"accepted: a larger --luts, or a fold set with --fold$"):
         next_fold(net, [(None, None, report)], axis_top_resources)
 
