@@ -8,7 +8,7 @@ an overrun and a faster one after a build counted well under the budget. Each pi
 synthesis, and only one faster than every build within the budget so far is made.
 """
 from boards import BuildError
-from gen.fold import FoldError, fold_for_luts
+from gen.fold import FoldError, estimated_luts, fold_for_luts
 from gen.graph import build_graph
 from gen.report import lut_count, lut_overrun
 
@@ -22,18 +22,23 @@ def fold_within_counted_luts(net, first, build, wrapper, luts_per_model_lut=1.0)
     returns its ``(output, report)``; ``luts_per_model_lut`` converts the model's LUTs to the
     tool's. Up to ``LUT_BUDGET_ROUNDS`` builds in all; the fastest one counted within the
     budget is kept (none within: the one counted fewest LUTs), its report listing every build
-    as ``lut_budget_rounds`` when there was more than one.
-    ``BuildError`` when a build is over the budget, none is within, and no fold is cheaper."""
-    builds = [first]
-    while len(builds) < LUT_BUDGET_ROUNDS:
+    as ``lut_budget_rounds`` when there was more than one. A build after the first that fails
+    (a fold past the part, or too slow for the clock) ends the search and is listed with its
+    error. ``BuildError`` when a build is over the budget, none is within, and no fold is
+    cheaper."""
+    builds, failed = [first], []
+    while len(builds) < LUT_BUDGET_ROUNDS and not failed:
         fold = next_fold(net, builds, wrapper, luts_per_model_lut)
         if fold is None:
             break
-        builds.append((fold, *build(fold)))
+        try:
+            builds.append((fold, *build(fold)))
+        except BuildError as error:  # e.g. past the part, or its clock: keep what was built
+            failed.append(failed_round(net, fold, wrapper, error))
     kept = best_build(builds)
-    if len(builds) > 1:
+    if len(builds) + len(failed) > 1:
         kept[2]["lut_budget_rounds"] = [budget_round(report, kept=report is kept[2])
-                                        for _, _, report in builds]
+                                        for _, _, report in builds] + failed
     return kept
 
 
@@ -82,3 +87,12 @@ def budget_round(report, kept):
     return {"interval_cycles": report["interval_cycles"],
             "resource_model_lut": report["resource_model"]["lut"],
             counted.key: counted.value, "kept": kept}
+
+
+def failed_round(net, fold, wrapper, error):
+    """A build for a ``--luts`` budget that failed with ``error``: its interval, the model's
+    LUTs, the error."""
+    graph = build_graph(net, fold)
+    return {"interval_cycles": graph.interval,
+            "resource_model_lut": round(estimated_luts(net, fold, wrapper)),
+            "error": str(error), "kept": False}

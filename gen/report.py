@@ -114,10 +114,12 @@ def lut_budget_check(report):
             f"{counted.model_unit if counted else 'LUTs'}")
     if not counted:
         return line + " (no Yosys estimate to check it by)"
-    tried = [f"{r[counted.key]:,} {counted.unit} for the {r['interval_cycles']:,}-cycle fold"
+    tried = [f"{counted.tool} counted {r[counted.key]:,} {counted.unit} for the "
+             f"{r['interval_cycles']:,}-cycle fold" if "error" not in r else
+             f"the {r['interval_cycles']:,}-cycle fold failed: {r['error']}"
              for r in report.get("lut_budget_rounds", []) if not r["kept"]]
     if tried:
-        line += f" (chosen again: {counted.tool} counted {', then '.join(tried)})"
+        line += f" (chosen again: {', then '.join(tried)})"
     line += f"; {counted.tool} counts {counted.value:,}"
     over = lut_overrun(report)
     if over <= 0:
