@@ -14,6 +14,15 @@ class BuildError(ValueError):
     failed. The message is one line; the command line exits with code 2 on it."""
 
 
+class DoesNotFit(BuildError):
+    """A design past its part: it needs ``used`` of ``resource`` (as the tool's report names
+    them, e.g. ``"LUT4s"``), the part has ``available``."""
+
+    def __init__(self, message, *, resource, used, available):
+        super().__init__(message)
+        self.resource, self.used, self.available = resource, used, available
+
+
 def run_tool(command, *, cwd, what, timeout, env=None):
     """``subprocess.run`` of a synthesis or place-and-route tool with its output captured as
     text; a run longer than ``timeout`` seconds is a ``BuildError`` naming ``what``."""

@@ -16,7 +16,7 @@ from amaranth.build import Attrs, ResourceError
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
-from boards import BuildError
+from boards import BuildError, DoesNotFit
 from boards.uart import uart_divisor
 from boards.uart_top import UartAccelerator
 from gen.fold import default_fold
@@ -204,14 +204,16 @@ def parse_utilisation(log_text):
 
 
 def check_fit(utilisation, part, device=None):
-    """``BuildError`` naming the first resource used beyond ``part``'s capacity: nextpnr's
+    """``DoesNotFit`` naming the first resource used beyond ``part``'s capacity: nextpnr's
     figure, or the data sheet's where it is lower (``DATASHEET_LIMITS``)."""
     limits = DATASHEET_LIMITS.get(device, {})
     for name, (used, available) in utilisation.items():
         available = min(available, limits.get(name, available))
         if used > available:
-            raise BuildError(f"the design does not fit {part}: it needs {used} "
-                             f"{RESOURCES.get(name, name)}, the part has {available}")
+            resource = RESOURCES.get(name, name)
+            raise DoesNotFit(f"the design does not fit {part}: it needs {used} {resource}, the "
+                             f"part has {available}", resource=resource, used=used,
+                             available=available)
 
 
 def check_timing(log_text, part):

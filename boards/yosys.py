@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from pathlib import Path
 
-from boards import BuildError, run_tool
+from boards import BuildError, DoesNotFit, run_tool
 from boards.verilog_parts import split_design
 
 # LUTs each LUT-RAM/SRL primitive occupies (UltraScale+ CLB: 8 LUTs of 64 bits per SLICEM).
@@ -222,7 +222,7 @@ def synthesis_failure(name, last_line):
 
 
 def check_fit(estimate, part):
-    """``BuildError`` naming the first resource ``estimate`` needs beyond ``part``'s capacity;
+    """``DoesNotFit`` naming the first resource ``estimate`` needs beyond ``part``'s capacity;
     returns the capacity dict, or ``None`` for a part we have no figures for."""
     capacity = PART_CAPACITY.get(part)
     if capacity is None:
@@ -230,6 +230,7 @@ def check_fit(estimate, part):
     for key, available in capacity.items():
         needed = estimate[key]
         if needed > available:
-            raise BuildError(f"the design does not fit {part}: it needs {needed:g} "
-                             f"{RESOURCE_NAMES[key]} (Yosys estimate), the part has {available:g}")
+            raise DoesNotFit(f"the design does not fit {part}: it needs {needed:g} "
+                             f"{RESOURCE_NAMES[key]} (Yosys estimate), the part has {available:g}",
+                             resource=RESOURCE_NAMES[key], used=needed, available=available)
     return capacity

@@ -27,7 +27,7 @@ from gen.fold import (default_fold, fold_for_interval, fold_for_luts, load_fold,
 from gen.graph import build_graph
 from gen.ir import save_network
 from gen.lut_budget import fold_within_counted_luts
-from gen.report import build_report, lut_count
+from gen.report import build_report
 from gen.resources import graph_resources
 from gen.top import Accelerator
 
@@ -140,11 +140,11 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
         return stagings[-1], assemble(fold, stagings[-1])
 
     try:
-        staging, report = build_staged(fold)
-        if luts and not (fold_path or fps) and lut_count(report):
+        if luts and not (fold_path or fps):
             _, staging, report = fold_within_counted_luts(
-                net, (fold, staging, report), build_staged, wrapper,
-                target_spec.luts_per_model_lut)
+                net, fold, build_staged, luts, wrapper, target_spec.luts_per_model_lut)
+        else:
+            staging, report = build_staged(fold)
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)

@@ -84,15 +84,30 @@ class LutCount(NamedTuple):
     model_unit: str = "LUTs"
 
 
+def yosys_lut_count(value):
+    return LutCount("yosys_lut", "Yosys", "LUTs", value)
+
+
+def nextpnr_lut_count(value):
+    return LutCount("nextpnr_lut4", "nextpnr", "LUT4s", value, model_unit="UltraScale+ LUTs")
+
+
 def lut_count(report):
     """The LUTs the target's tool counted for the build of ``report``: Yosys' estimate
     (``ultrascale``) or nextpnr's LUT4s (``ecp5``); ``None`` when none counted them."""
     if "resources" in report:
-        return LutCount("yosys_lut", "Yosys", "LUTs", report["resources"]["lut"])
+        return yosys_lut_count(report["resources"]["lut"])
     if "ecp5" in report:
-        return LutCount("nextpnr_lut4", "nextpnr", "LUT4s", report["ecp5"]["lut4"]["used"],
-                        model_unit="UltraScale+ LUTs")
+        return nextpnr_lut_count(report["ecp5"]["lut4"]["used"])
     return None
+
+
+def lut_count_past_the_part(error):
+    """The LUTs the tool counted for a build that failed with ``error``, when its LUTs are what
+    the part lacks (a ``boards.DoesNotFit`` in Yosys' LUTs or nextpnr's LUT4s); else ``None``."""
+    counter = {"LUTs": yosys_lut_count, "LUT4s": nextpnr_lut_count}.get(
+        getattr(error, "resource", None))
+    return counter(error.used) if counter else None
 
 
 def lut_overrun(report):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from boards import BuildError, TARGETS
+from boards import TARGETS, BuildError, DoesNotFit
 from boards.ecp5 import (BoardTop, board_platform, check_fit, check_timing, parse_utilisation,
                          pll_config, uart_fold)
 from boards.uart_top import UartAccelerator
@@ -135,9 +135,10 @@ def test_utilisation_is_parsed_and_an_overfull_part_stops_the_build():
     table = parse_utilisation(NEXTPNR_LOG)
     assert table["TRELLIS_COMB"] == (31877, 24288) and table["DP16KD"] == (12, 56)
     assert len(table) == 6
-    with pytest.raises(BuildError, match=r"^the design does not fit LFE5U-25F-6BG381C: it needs "
-                                         r"31877 LUT4s, the part has 24288$"):
+    with pytest.raises(DoesNotFit, match=r"^the design does not fit LFE5U-25F-6BG381C: it needs "
+                                          r"31877 LUT4s, the part has 24288$") as past:
         check_fit(table, "LFE5U-25F-6BG381C")
+    assert (past.value.resource, past.value.used, past.value.available) == ("LUT4s", 31877, 24288)
     check_fit({"TRELLIS_COMB": (10, 24288)}, "LFE5U-25F-6BG381C")
 
 

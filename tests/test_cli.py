@@ -5,13 +5,10 @@ import sys
 
 import pytest
 
-from boards import BuildError
 from boards.axis import axis_top_resources
 from gen.__main__ import fold_from_args, make_parser
-from gen.fold import (default_fold, estimated_luts, fold_for_interval, fold_for_luts, load_fold,
-                      target_interval)
+from gen.fold import default_fold, fold_for_interval, fold_for_luts, load_fold, target_interval
 from gen.ir import load_network
-from gen.lut_budget import fold_within_counted_luts, next_fold
 from gen.networks import DEFAULT_NETWORK
 from gen.report import lut_budget_check
 from sim.runner import lint
@@ -128,55 +125,6 @@ def test_a_fold_yosys_counts_well_under_the_luts_budget_is_traded_for_a_faster_o
     net = load_network(out / "network.json")
     assert load_fold(out / "fold.json", net) == fold_for_luts(
         net, 1900 - (first["yosys_lut"] - first["resource_model_lut"]), axis_top_resources)
-
-
-def budget_report(budget, interval, model, counted):
-    return {"lut_budget": budget, "interval_cycles": interval, "resource_model": {"lut": model},
-            "resources": {"lut": counted}}
-
-
-def test_no_fold_slower_than_a_build_within_the_budget_is_synthesized(tmp_path):
-    net = load_network(write_tiny_network(tmp_path))
-    within = (fold_for_luts(net, 2000, axis_top_resources), None,
-              budget_report(2000, 460, 1952, 1735))
-    faster = fold_for_luts(net, 2000 + 217, axis_top_resources)
-    assert next_fold(net, [within], axis_top_resources) == faster
-    # Yosys counts the faster fold past the budget; the cheaper pick after it is no faster
-    # than the build already within the budget, and the one after that is built already.
-    over = (faster, None, budget_report(2000, 432, 2137, 2206))
-    assert next_fold(net, [within, over], axis_top_resources) is None
-    assert next_fold(net, [over, within], axis_top_resources) is None
-
-
-def test_a_later_build_that_fails_ends_the_search_and_the_build_within_is_kept(tmp_path):
-    net = load_network(write_tiny_network(tmp_path))
-    within = (fold_for_luts(net, 2000, axis_top_resources), "built",
-              budget_report(2000, 460, 1952, 1735))
-    faster = fold_for_luts(net, 2000 + 217, axis_top_resources)
-    error = "the design does not fit LFE5U-25F-6BG381C: it needs 25000 LUT4s, the part has 24288"
-
-    def build(fold):
-        assert fold == faster
-        raise BuildError(error)
-
-    fold, output, report = fold_within_counted_luts(net, within, build, axis_top_resources)
-    assert (fold, output) == within[:2]
-    model = round(estimated_luts(net, faster, axis_top_resources))
-    assert report["lut_budget_rounds"] == [
-        {"interval_cycles": 460, "resource_model_lut": 1952, "yosys_lut": 1735, "kept": True},
-        {"interval_cycles": 432, "resource_model_lut": model, "error": error, "kept": False}]
-    assert lut_budget_check(report).endswith(
-        f"(chosen again: the 432-cycle fold failed: {error}); Yosys counts 1,735, within the "
-        "budget")
-
-
-def test_no_fold_cheap_enough_for_the_counted_luts_is_one_clear_error():
-    net = load_network(DEFAULT_NETWORK)
-    report = budget_report(5_000, 56_448, 9_000, 14_000)
-    with pytest.raises(BuildError, match=r"^--luts 5,000: Yosys counts 14,000 LUTs for a fold "
-                       r"the resource model puts at 9,000 LUTs, and no fold is 9,000 LUTs cheaper; "
-                       r"accepted: a larger --luts, or a fold set with --fold$"):
-        next_fold(net, [(None, None, report)], axis_top_resources)
 
 
 def test_a_luts_budget_overrun_says_by_how_much_and_what_to_ask():
