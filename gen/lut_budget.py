@@ -5,8 +5,9 @@ The resource model picks the fastest fold it puts within the budget; the tool th
 build. The model's miss on the fold last built (count minus model) is taken to hold for the next
 pick: the fastest fold the model puts within the budget less that miss, so a cheaper fold after
 an overrun and a faster one after a build counted well under the budget. A build past the part
-in LUTs counts too (the tool's count is in its error), and caps the budget at the part's LUTs. Each pick costs a synthesis, and only one
-faster than every build within the budget so far is made.
+in LUTs counts too (the tool's count is in its error), and caps the budget at the part's LUTs.
+Each pick costs a synthesis, and only one faster than every build within the budget so far is
+made.
 """
 from typing import NamedTuple
 
@@ -39,9 +40,10 @@ def fold_within_counted_luts(net, fold, build, budget, wrapper=None, luts_per_mo
     tool's. Up to ``LUT_BUDGET_ROUNDS`` builds; the fastest counted within the budget is kept
     (none within: the one counted fewest LUTs), its report listing every build as
     ``lut_budget_rounds`` when there was more than one. A build past the part in LUTs is a
-    build over the budget, and the part's LUTs the budget from then on; any other failure (too slow for the clock, past the part in memories)
-    ends the search, and is raised when nothing was built. ``BuildError`` when a build is over
-    the budget, none is within, and no fold is cheaper."""
+    build over the budget, and the part's LUTs are the budget from then on; any other failure
+    (too slow for the clock, past the part in memories) ends the search, and is raised when
+    nothing was built. ``BuildError`` when a build is over the budget, none is within, and no
+    fold is cheaper."""
     rounds = []
     while fold is not None:
         rounds.append(build_round(net, fold, build, wrapper))
