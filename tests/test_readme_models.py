@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("brevitas")
 
+from gen.networks import SHIPPED_DIR  # noqa: E402
 from model.train import parse_args  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +29,8 @@ def test_every_listed_network_is_shipped():
     names = [re.match(r"`([\w-]+)`", row[0]).group(1) for row in _table_rows()]
     assert "cnv-cifar10" in names and "vgg16-cifar10" in names
     for name in names:
-        assert (ROOT / "gen" / "networks" / f"{name}.json").is_file(), name
-        assert (ROOT / "gen" / "networks" / f"{name}.npz").is_file(), name
+        assert (SHIPPED_DIR / f"{name}.json").is_file(), name
+        assert (SHIPPED_DIR / f"{name}.npz").is_file(), name
 
 
 def test_training_commands_parse_and_chain():
