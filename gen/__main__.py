@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from boards import TARGETS
+from boards import TARGETS, BuildError
 from gen.fold import FoldError
 from gen.ir import NetworkFileError, load_network
 from model.data import DatasetError
@@ -51,24 +51,29 @@ def add_model_options(parser):
 
 
 def fold_from_args(net, args):
-    """The fold that ``--fold``, ``--fps`` (at ``--clock``) or ``--luts`` asks for, else the
-    balanced default; a ``--luts`` budget holds the AXI4-Stream top too, as the default target's
-    ``gen build`` does."""
-    from boards.axis import axis_top_resources
-    from gen.build import resolve_fold
+    """The ``gen.build.TargetFold`` that ``--fold``, ``--fps`` or ``--luts`` ask for on
+    ``--target``'s ``--board`` at ``--clock``, else the target's default: the fold ``gen build``
+    starts from with the same options."""
+    from gen.build import target_fold
 
-    return resolve_fold(net, args.fold, fps=args.fps, luts=args.luts, clock_mhz=args.clock,
-                        wrapper=axis_top_resources)
+    return target_fold(net, args.target, args.board, fold_path=args.fold, fps=args.fps,
+                       luts=args.luts, clock_mhz=args.clock, baud=args.baud)
 
 
-def add_clock_option(parser):
+def add_target_options(parser):
+    """``--target``, ``--board``, ``--clock`` and ``--baud``: what the fold is for."""
+    parser.add_argument("--target", default="ultrascale", choices=sorted(TARGETS))
+    parser.add_argument("--board", help="board of the target (default: the target's first; "
+                                        "see build --list-targets)")
     parser.add_argument("--clock", type=positive_float, metavar="MHZ",
-                        default=TARGETS["ultrascale"].default_clock_mhz,
-                        help="clock for --fps and frames/s (default %(default)s)")
+                        help="clock for --fps and frames/s (default: the board's)")
+    parser.add_argument("--baud", type=positive_int, metavar="N",
+                        help="ecp5: UART baud rate (default 1000000), which the default fold "
+                             "keeps up with")
 
 
 def command_build(args):
-    from boards import BuildError, describe_targets
+    from boards import describe_targets
     from gen.build import build
     from gen.report import format_report, lut_budget_check
 
@@ -108,14 +113,20 @@ def command_build(args):
 
 
 def command_report(args):
-    from boards.axis import axis_top_resources
     from gen.graph import build_graph
     from gen.report import build_report, format_report
 
     net, path, is_default = load_model(args.model)
     print(describe_model(net, path, is_default))
-    graph = build_graph(net, fold_from_args(net, args))
-    print(format_report(build_report(graph, clock_mhz=args.clock, wrapper=axis_top_resources)))
+    chosen = fold_from_args(net, args)
+    report = build_report(build_graph(net, chosen.fold), clock_mhz=chosen.clock_mhz,
+                          wrapper=chosen.wrapper)
+    print(format_report(report))
+    ratio = chosen.luts_per_model_lut
+    if ratio != 1:
+        print(f"{args.target}: about {ratio * report['resource_model']['lut']:,.0f} LUT4s at "
+              f"{ratio:g} a model LUT, the UART top not priced (gen build counts them with "
+              f"nextpnr)")
     return 0
 
 
@@ -140,7 +151,7 @@ def command_sim(args):
     from sim.network import simulate_network
 
     net, path, is_default = load_model(args.model)
-    fold = fold_from_args(net, args)
+    fold = fold_from_args(net, args).fold
     images, labels, what = sim_images(net, args)
     print(f"simulating {describe_model(net, path, is_default)} in Verilator on {len(images)} "
           f"{what} (stall probability {args.stall})")
@@ -211,17 +222,12 @@ def make_parser():
     build = commands.add_parser("build", help="compile a network to Verilog, report and project",
                                 description="Compile a network file to Verilog, report.json, "
                                             "fold.json and the target's project.")
-    build.add_argument("--target", default="ultrascale", choices=sorted(TARGETS))
-    build.add_argument("--board", help="board of the target (default: the target's first; "
-                                       "see --list-targets)")
+    add_target_options(build)
     build.add_argument("--list-targets", action="store_true",
                        help="list targets, their boards and parts, and exit")
     add_model_options(build)
     build.add_argument("--out", metavar="DIR", help="output directory (default build/<network>)")
     build.add_argument("--part", help="FPGA part (default: the board's)")
-    build.add_argument("--clock", type=float, metavar="MHZ", help="target clock (default: the board's)")
-    build.add_argument("--baud", type=positive_int, metavar="N",
-                       help="ecp5: UART baud rate (default 1000000)")
     build.add_argument("--no-estimate", action="store_true",
                        help="ultrascale: skip the Yosys resource estimate (and the fit check)")
     build.add_argument("--scores", action="store_true",
@@ -232,12 +238,12 @@ def make_parser():
                               description="Simulate the accelerator in Verilator on random images "
                                           "and compare classes and scores with the golden executor.")
     add_model_options(sim)
+    add_target_options(sim)
     sim.add_argument("--images", type=positive_int, default=10, metavar="N")
     sim.add_argument("--dataset", choices=["cifar10", "mnist"],
                      help="take test images from this dataset instead of random ones")
     sim.add_argument("--data", metavar="PATH", help="dataset file or directory (default: "
                      "$XNORFLOW_CIFAR10 / $XNORFLOW_MNIST, else the shared copy)")
-    add_clock_option(sim)
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--stall", type=probability, default=0.0, metavar="P",
                      help="probability of a valid/ready gap on the input and outputs each cycle")
@@ -247,7 +253,7 @@ def make_parser():
                                  description="Print the fold, per-layer cycles and the interval "
                                              "without generating Verilog.")
     add_model_options(report)
-    add_clock_option(report)
+    add_target_options(report)
     report.set_defaults(run=command_report)
 
     bench = commands.add_parser(
@@ -281,7 +287,7 @@ def main(argv=None):
     args = make_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (NetworkFileError, FoldError, DatasetError) as error:
+    except (NetworkFileError, FoldError, DatasetError, BuildError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

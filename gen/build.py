@@ -11,6 +11,7 @@ import tempfile
 import time
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from amaranth.back import verilog
 
@@ -55,19 +56,47 @@ def elaborate(net, fold):
     return graph, accelerator_verilog(graph)
 
 
-def resolve_fold(net, fold_path=None, default=None, *, fps=None, luts=None, clock_mhz=None,
-                 wrapper=None, luts_per_model_lut=1.0):
-    """The fold in ``fold_path`` (layers it leaves out get the default), else the cheapest one
-    reaching ``fps`` frames/s at ``clock_mhz``, else the fastest within ``luts`` LUTs (the
-    ``wrapper`` top's included, each model LUT counted ``luts_per_model_lut`` times, as
-    ``gen.fold.fold_for_luts``), else ``default`` or the balanced default fold."""
+class TargetFold(NamedTuple):
+    """The fold a build for a target starts from, and what it was chosen with: the clock, the
+    price of the top around the accelerator (``None`` where it is not priced), the target's
+    tool's LUTs per resource-model LUT, and the UART's baud rate (``ecp5``)."""
+    fold: dict
+    clock_mhz: float
+    wrapper: object
+    luts_per_model_lut: float
+    baud: int | None
+
+
+def target_fold(net, target="ultrascale", board=None, *, fold_path=None, fps=None, luts=None,
+                clock_mhz=None, baud=None, scores=False):
+    """The ``TargetFold`` of ``net`` on ``target``'s ``board`` (default: its first), at
+    ``clock_mhz`` (default: the board's): the fold in ``fold_path`` (layers it leaves out get
+    the balanced default), else the cheapest reaching ``fps`` frames/s, else the fastest within
+    ``luts`` of the target's tool (the AXI4-Stream top included on ``ultrascale``; see
+    ``gen.fold.fold_for_luts``), else the target's default: on ``ecp5`` the cheapest fold that
+    keeps up with the UART at ``baud``, elsewhere the balanced one. ``BuildError`` for an unknown
+    target or board or a baud the clock cannot make; ``FoldError`` for a fold out of reach."""
+    target_spec = get_target(target)
+    clock_mhz = clock_mhz or target_spec.board(board).clock_mhz
+    ratio = target_spec.luts_per_model_lut
+    # The resource model prices the AXI4-Stream top too: a --luts budget is for the whole design.
+    wrapper = partial(axis_top_resources, scores=scores) if target == "ultrascale" else None
+    default = None
+    if target == "ecp5":
+        baud = baud or DEFAULT_BAUD
+        try:
+            default = uart_fold(net, uart_divisor(clock_mhz * 1e6, baud))
+        except ValueError as error:
+            raise BuildError(str(error)) from None
     if fold_path:
-        return load_fold(fold_path, net)
-    if fps:
-        return fold_for_interval(net, target_interval(fps, clock_mhz), clock_mhz=clock_mhz)
-    if luts:
-        return fold_for_luts(net, luts, wrapper, luts_per_model_lut)
-    return default if default is not None else default_fold(net)
+        fold = load_fold(fold_path, net)
+    elif fps:
+        fold = fold_for_interval(net, target_interval(fps, clock_mhz), clock_mhz=clock_mhz)
+    elif luts:
+        fold = fold_for_luts(net, luts, wrapper, ratio)
+    else:
+        fold = default if default is not None else default_fold(net)
+    return TargetFold(fold, clock_mhz, wrapper, ratio, baud)
 
 
 def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=None, luts=None,
@@ -89,18 +118,9 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
     target_spec = get_target(target)
     board_spec = target_spec.board(board)
     part = target_spec.part(board_spec, part)
-    clock_mhz = clock_mhz or board_spec.clock_mhz
-    default = None
-    if target == "ecp5":
-        baud = baud or DEFAULT_BAUD
-        try:
-            default = uart_fold(net, uart_divisor(clock_mhz * 1e6, baud))
-        except ValueError as error:
-            raise BuildError(str(error)) from None
-    # The resource model prices the AXI4-Stream top too: a --luts budget is for the whole design.
-    wrapper = partial(axis_top_resources, scores=scores) if target == "ultrascale" else None
-    fold = resolve_fold(net, fold_path, default, fps=fps, luts=luts, clock_mhz=clock_mhz,
-                        wrapper=wrapper, luts_per_model_lut=target_spec.luts_per_model_lut)
+    fold, clock_mhz, wrapper, luts_per_model_lut, baud = target_fold(
+        net, target, board, fold_path=fold_path, fps=fps, luts=luts, clock_mhz=clock_mhz,
+        baud=baud, scores=scores)
     extra = {"target": target, "board": board_spec.name, "part": part, "top": TOP_NAME,
              "verilog": f"{TOP_NAME}.v", "source": str(source) if source else None}
     if luts:
@@ -142,7 +162,7 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
     try:
         if luts and not (fold_path or fps):
             _, staging, report = fold_within_counted_luts(
-                net, fold, build_staged, luts, wrapper, target_spec.luts_per_model_lut)
+                net, fold, build_staged, luts, wrapper, luts_per_model_lut)
         else:
             staging, report = build_staged(fold)
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -5,7 +5,10 @@ import sys
 
 import pytest
 
+from boards import TARGETS
 from boards.axis import axis_top_resources
+from boards.ecp5 import uart_fold
+from boards.uart import uart_divisor
 from gen.__main__ import fold_from_args, make_parser
 from gen.fold import default_fold, fold_for_interval, fold_for_luts, load_fold, target_interval
 from gen.ir import load_network
@@ -62,14 +65,44 @@ def test_unknown_model_suffix_is_refused(tmp_path):
     assert "or a QONNX model (.onnx)" in run.stderr
 
 
-@pytest.mark.parametrize("command", ["sim", "report"])
-def test_fps_and_luts_choose_the_fold_of_sim_and_report(command):
+def chosen_fold(command, *options):
+    """The fold ``gen COMMAND OPTIONS`` would take for the shipped network."""
     net = load_network(DEFAULT_NETWORK)
-    args = make_parser().parse_args([command, "--fps", "30000", "--clock", "300"])
-    assert fold_from_args(net, args) == fold_for_interval(net, target_interval(30_000, 300))
-    args = make_parser().parse_args([command, "--luts", "20000"])
-    assert fold_from_args(net, args) == fold_for_luts(net, 20_000, axis_top_resources)
-    assert fold_from_args(net, make_parser().parse_args([command])) == default_fold(net)
+    return fold_from_args(net, make_parser().parse_args([command, *options])).fold
+
+
+@pytest.mark.parametrize("command", ["sim", "report", "build"])
+def test_fps_and_luts_choose_the_fold_of_every_command(command):
+    net = load_network(DEFAULT_NETWORK)
+    assert (chosen_fold(command, "--fps", "30000", "--clock", "300")
+            == fold_for_interval(net, target_interval(30_000, 300)))
+    assert chosen_fold(command, "--luts", "20000") == fold_for_luts(net, 20_000, axis_top_resources)
+    assert chosen_fold(command) == default_fold(net)
+
+
+@pytest.mark.parametrize("command", ["sim", "report", "build"])
+def test_the_ecp5_fold_keeps_up_with_the_uart_and_counts_luts_as_lut4s(command):
+    """With ``--target ecp5`` every command takes the fold ``gen build`` makes there: by default
+    the cheapest one that keeps up with the UART at the board's clock, and a ``--luts`` budget
+    in LUT4s."""
+    net = load_network(DEFAULT_NETWORK)
+    ulx3s = uart_fold(net, uart_divisor(25e6, 1_000_000))
+    assert chosen_fold(command, "--target", "ecp5") == ulx3s
+    slower_uart = uart_fold(net, uart_divisor(50e6, 115_200))
+    assert chosen_fold(command, "--target", "ecp5", "--board", "ecpix5",
+                       "--baud", "115200") == slower_uart != ulx3s
+    assert (chosen_fold(command, "--target", "ecp5", "--luts", "40000")
+            == fold_for_luts(net, 40_000, None, TARGETS["ecp5"].luts_per_model_lut))
+
+
+def test_report_prices_the_fold_in_the_target_s_luts_and_refuses_an_unknown_board():
+    run = gen("report", "--target", "ecp5", "--luts", "40000")
+    assert run.returncode == 0, run.stderr
+    assert "frames/s at 25 MHz" in run.stdout and "LUT4s at 2.2 a model LUT" in run.stdout
+    run = gen("report", "--target", "ecp5", "--board", "zcu104")
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "error: target 'ecp5' has no board 'zcu104'; accepted: ulx3s, ecpix5, orangecrab"]
 
 
 def build_tiny_within(tmp_path, luts):
