@@ -66,7 +66,8 @@ def add_target_options(parser):
     parser.add_argument("--board", help="board of the target (default: the target's first; "
                                         "see build --list-targets)")
     parser.add_argument("--clock", type=positive_float, metavar="MHZ",
-                        help="clock for --fps and frames/s (default: the board's)")
+                        help="the design's clock, for --fps and frames/s too (default: the "
+                             "board's)")
     parser.add_argument("--baud", type=positive_int, metavar="N",
                         help="ecp5: UART baud rate (default 1000000), which the default fold "
                              "keeps up with")
