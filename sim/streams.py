@@ -2,14 +2,17 @@
 
 Every coroutine here drives signals just after a rising clock edge and samples them at the
 falling edge, when they have settled; a beat moves at the rising edge after a sample that saw
-``valid & ready``.
+``valid & ready``. A source whose word is refused and a sink offered nothing sleep until the
+other side's ready or valid rises (AXI4-Stream lets a receiver's ready wait for valid, never a
+sender's valid for ready), so a slow design costs no Python per idle cycle.
 """
 import random
 
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.triggers import FallingEdge, First, RisingEdge, Timer
+from cocotb.utils import get_sim_time
 
 
 def pack_lanes(values, width):
@@ -57,7 +60,8 @@ async def start_clock_and_reset(dut, period_ns=10, cycles=3):
 
 async def send_beats(clk, valid, ready, beats, offer, *, valid_probability, rng):
     """Offer each of ``beats`` on a valid/ready channel, ``offer(beat)`` setting its payload,
-    with random valid gaps; returns when the last one was taken."""
+    with random valid gaps; returns when the last one was taken. A refused beat stays offered
+    until ready rises."""
     index, holding = 0, False
     while index < len(beats):
         if not holding and rng.random() < valid_probability:
@@ -65,9 +69,11 @@ async def send_beats(clk, valid, ready, beats, offer, *, valid_probability, rng)
             holding = True
         valid.value = int(holding)
         await FallingEdge(clk)
-        fired = holding and int(ready.value) == 1
+        if holding and int(ready.value) == 0:
+            await RisingEdge(ready)  # after a clock edge: sampled at the next falling edge
+            continue
         await RisingEdge(clk)
-        if fired:
+        if holding:
             index, holding = index + 1, False
     valid.value = 0
 
@@ -148,28 +154,41 @@ class StreamSink:
         self.ready.value = 0
 
     async def receive(self, count, *, timeout_cycles=100_000):
-        """The next ``count`` words as lists of lane values, and the cycle each one moved on.
+        """The next ``count`` words as lists of lane values, and the cycle each one moved on
+        (counted from the call, by simulation time once the clock period is seen).
 
         Raises ``AssertionError`` if ``timeout_cycles`` pass without a word (a deadlock).
         """
         words, cycles = [], []
-        cycle = idle = 0
+        start = period = last_word = None
         while len(words) < count:
             ready = self.rng.random() < self.ready_probability
             self.ready.value = int(ready)
             await FallingEdge(self.clk)
-            if ready and int(self.valid.value) == 1:
+            now = get_sim_time()
+            if start is None:
+                start = last_word = now
+            elif period is None:
+                period = now - start
+            cycle = round((now - start) / period) if period else 0
+            valid = int(self.valid.value) == 1
+            if ready and valid:
                 words.append(unpack_lanes(int(self.payload.value), self.lanes, self.width,
                                           self.signed))
                 cycles.append(cycle)
-                idle = 0
-            else:
-                idle += 1
-                assert idle < timeout_cycles, (
+                last_word = now
+            elif period and not valid:  # nothing offered: sleep until something is
+                left = timeout_cycles * period - (now - last_word)
+                if left > 0:
+                    await First(RisingEdge(self.valid), Timer(int(left), unit="step"))
+                    if int(self.valid.value) == 1:
+                        continue  # just after a clock edge: draw ready, sample at the falling one
+                now = get_sim_time()
+            if period and now - last_word >= timeout_cycles * period:
+                raise AssertionError(
                     f"no word on the output for {timeout_cycles} cycles after {len(words)} of "
                     f"{count}: deadlock or lost data")
             await RisingEdge(self.clk)
-            cycle += 1
         self.ready.value = 0
         return words, cycles
 
