@@ -81,11 +81,10 @@ def target_fold(net, target="ultrascale", board=None, *, fold_path=None, fps=Non
     ratio = target_spec.luts_per_model_lut
     # The resource model prices the AXI4-Stream top too: a --luts budget is for the whole design.
     wrapper = partial(axis_top_resources, scores=scores) if target == "ultrascale" else None
-    default = None
     if target == "ecp5":
         baud = baud or DEFAULT_BAUD
         try:
-            default = uart_fold(net, uart_divisor(clock_mhz * 1e6, baud))
+            divisor = uart_divisor(clock_mhz * 1e6, baud)
         except ValueError as error:
             raise BuildError(str(error)) from None
     if fold_path:
@@ -94,8 +93,10 @@ def target_fold(net, target="ultrascale", board=None, *, fold_path=None, fps=Non
         fold = fold_for_interval(net, target_interval(fps, clock_mhz), clock_mhz=clock_mhz)
     elif luts:
         fold = fold_for_luts(net, luts, wrapper, ratio)
+    elif target == "ecp5":
+        fold = uart_fold(net, divisor)
     else:
-        fold = default if default is not None else default_fold(net)
+        fold = default_fold(net)
     return TargetFold(fold, clock_mhz, wrapper, ratio, baud)
 
 
