@@ -157,7 +157,8 @@ def command_sim(args):
     print(f"simulating {describe_model(net, path, is_default)} in Verilator on {len(images)} "
           f"{what} (stall probability {args.stall})")
     result = simulate_network(net, fold, images, valid_probability=1 - args.stall,
-                              ready_probability=1 - args.stall, seed=args.seed)
+                              ready_probability=1 - args.stall, seed=args.seed,
+                              cxx_opt=args.cxx_opt)
     n = result.images
     print(f"classes: {result.labels_matching}/{n} match the golden executor")
     print(f"scores:  {result.scores_matching}/{n} match the golden executor")
@@ -248,6 +249,8 @@ def make_parser():
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--stall", type=probability, default=0.0, metavar="P",
                      help="probability of a valid/ready gap on the input and outputs each cycle")
+    sim.add_argument("--cxx-opt", type=int, choices=[0, 1, 2], default=0, metavar="LEVEL",
+                     help="C++ optimisation level of the Verilator model (0, 1 or 2; default 0)")
     sim.set_defaults(run=command_sim)
 
     report = commands.add_parser("report", help="print per-layer folding and expected cycles",

@@ -45,8 +45,10 @@ def image_words(images, lanes):
     return flat.tolist()
 
 
-def simulate_network(net, fold, images, *, valid_probability=1.0, ready_probability=1.0, seed=0):
-    """Run ``images`` ([N, H, W, C]) through the RTL of ``net``; returns a ``NetworkSimResult``."""
+def simulate_network(net, fold, images, *, valid_probability=1.0, ready_probability=1.0, seed=0,
+                     cxx_opt=0):
+    """Run ``images`` ([N, H, W, C]) through the RTL of ``net`` (its C++ compiled at
+    ``-O{cxx_opt}``); returns a ``NetworkSimResult``."""
     images = np.asarray(images)
     expected = golden.execute(net, images)
     graph, verilog_text = elaborate(net, fold)
@@ -68,7 +70,8 @@ def simulate_network(net, fold, images, *, valid_probability=1.0, ready_probabil
         "timeout_cycles": 20 * graph.interval + 10_000,
     }
     result = run_cocotb(verilog_text=verilog_text, toplevel=TOP_NAME,
-                        test_module="sim.tb.network_tb", params=params, seed=seed)
+                        test_module="sim.tb.network_tb", params=params, seed=seed,
+                        cxx_opt=cxx_opt)
     return NetworkSimResult(
         images=int(images.shape[0]),
         labels=np.array(result["labels"]).reshape(expected.labels.shape),

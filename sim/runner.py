@@ -21,11 +21,12 @@ PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
 
 # Testbenches drive and watch top-level ports only, so only the top module's signals are public
 # (a ports.vlt; cocotb's --public-flat-rw on every signal makes a third more C++). The C++ is
-# compiled without optimisation (the last -O wins over verilated.mk's -Os): seven times faster to
-# compile, which dominates our runs. Verilator's code motion in V3MergeCond is quadratic in a
-# module's statements: a 64 x 576 unrolled unit spent over 10 minutes there, 57 s in all without.
+# compiled without optimisation by default (``cxx_opt``; the last -O wins over verilated.mk's
+# -Os): seven times faster to compile, which dominates our runs. Verilator's code motion in
+# V3MergeCond is quadratic in a module's statements: a 64 x 576 unrolled unit spent over 10
+# minutes there, 57 s in all without.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "-O2", "--x-assign", "fast", "--x-initial", "fast",
-                  "-fno-merge-cond-motion", "--no-public-flat-rw", "-CFLAGS", "-O0"]
+                  "-fno-merge-cond-motion", "--no-public-flat-rw"]
 
 
 def setup_verilator_env():
@@ -63,8 +64,9 @@ class SimulationFailed(AssertionError):
 
 
 def run_cocotb(*, verilog_text, toplevel, test_module, params, build_root=None, seed=None,
-               verbose=False):
-    """Compile ``verilog_text`` (cached) and run cocotb ``test_module`` on it.
+               verbose=False, cxx_opt=0):
+    """Compile ``verilog_text`` (cached; its C++ at ``-O{cxx_opt}``) and run cocotb
+    ``test_module`` on it.
 
     Returns the dict the test wrote with ``sim.params.write_result``, or ``{}``.
     Raises ``SimulationFailed`` when any cocotb test fails.
@@ -75,7 +77,8 @@ def run_cocotb(*, verilog_text, toplevel, test_module, params, build_root=None, 
     build_root = Path(build_root or os.environ.get("XNORFLOW_SIM_BUILD", DEFAULT_BUILD_ROOT))
     # A build is tied to the Verilator it was compiled with (its makefiles name the install's
     # path), so the key covers that path too: a moved or new virtual environment rebuilds.
-    key = f"{os.environ['VERILATOR_ROOT']}\n{VERILATOR_ARGS}\n{verilog_text}"
+    build_args = [*VERILATOR_ARGS, "-CFLAGS", f"-O{cxx_opt}"]
+    key = f"{os.environ['VERILATOR_ROOT']}\n{build_args}\n{verilog_text}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     build_dir = build_root / f"{toplevel}-{digest}"
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +92,7 @@ def run_cocotb(*, verilog_text, toplevel, test_module, params, build_root=None, 
         ports = build_dir / "ports.vlt"
         ports.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
         runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
-                     build_args=[*VERILATOR_ARGS, str(ports)],
+                     build_args=[*build_args, str(ports)],
                      verbose=verbose, log_file=None if verbose else build_dir / "build.log")
 
     with tempfile.TemporaryDirectory(prefix="run-", dir=build_dir) as run_dir:

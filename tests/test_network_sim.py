@@ -43,6 +43,18 @@ def test_default_fold_reaches_the_modelled_interval(tmp_path):
     assert result.measured_interval == pytest.approx(result.expected_interval, rel=0.02)
 
 
+def test_optimised_cxx_runs_the_same_cycles(tmp_path):
+    # gen sim --cxx-opt: the Verilator model compiled at -O1 is a separate cached build that must
+    # behave cycle for cycle as the -O0 one
+    net = load_network(write_tiny_network(tmp_path))
+    images = random_images(net, 6, seed=5)
+    stalls = dict(valid_probability=0.7, ready_probability=0.6, seed=2)
+    plain = simulate_network(net, default_fold(net), images, **stalls)
+    optimised = check(net, default_fold(net), images, tmp_path, cxx_opt=1, **stalls)
+    assert (optimised.labels == plain.labels).all() and (optimised.scores == plain.scores).all()
+    assert optimised.label_cycles == plain.label_cycles
+
+
 def test_handmade_network_other_fold_meets_its_interval(tmp_path):
     net = load_network(write_tiny_network(tmp_path))
     fold = {"conv0": LayerFold(pe=3, simd=1), "conv1": LayerFold(pe=2, simd=6, fifo_depth=4),
