@@ -249,8 +249,10 @@ def make_parser():
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--stall", type=probability, default=0.0, metavar="P",
                      help="probability of a valid/ready gap on the input and outputs each cycle")
-    sim.add_argument("--cxx-opt", type=int, choices=[0, 1, 2], default=0, metavar="LEVEL",
-                     help="C++ optimisation level of the Verilator model (0, 1 or 2; default 0)")
+    sim.add_argument("--cxx-opt", type=int, choices=[0, 1], default=0, metavar="LEVEL",
+                     help="C++ optimisation level of the Verilator model: 0 (default) builds "
+                          "fastest; 1 builds longer and runs several times faster (many "
+                          "images, or a build reused); each level is cached apart")
     sim.set_defaults(run=command_sim)
 
     report = commands.add_parser("report", help="print per-layer folding and expected cycles",
