@@ -134,6 +134,13 @@ def _scale_factors(block):
     return [Fraction(float(f)) for f in factors.reshape(-1)] if factors.ndim else Fraction(float(factors))
 
 
+def accumulation_scales(block, unit):
+    """The exact positive factor(s) from the block's integer accumulation to the value its batch
+    norm sees: ``unit`` (of the input values) times the block's scale (one, or one per channel)."""
+    factors = _scale_factors(block)
+    return [Fraction(unit) * f for f in factors] if isinstance(factors, list) else Fraction(unit) * factors
+
+
 def block_thresholds(block, unit, bound):
     """``(thresholds [C, T], direction [C], ties [C][T])`` of a thresholded block whose input
     values are ``unit`` times integers: frozen thresholds as they are; else batch norm folded
@@ -143,8 +150,7 @@ def block_thresholds(block, unit, bound):
             raise ExportError(f"frozen thresholds on inputs of unit {float(block.bn.unit)}, not {unit}")
         thresholds = block.bn.thresholds.cpu().numpy()[:, None]
         return thresholds, block.bn.direction.cpu().numpy(), [[None]] * thresholds.shape[0]
-    factors = _scale_factors(block)
-    scales = [Fraction(unit) * f for f in factors] if isinstance(factors, list) else Fraction(unit) * factors
+    scales = accumulation_scales(block, unit)
     shifts = (0,)
     if isinstance(block.act, TernaryAct):
         half = Fraction(float(block.act.scale().detach())) / 2

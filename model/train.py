@@ -101,7 +101,8 @@ def parse_args(argv=None):
                         help="test accuracy every N epochs and after the last (default 1; "
                              "testing CIFAR-10 on a 2-core CPU costs 20-30 s)")
     parser.add_argument("--teacher", type=Path, metavar="CHECKPOINT",
-                        help="distil from this model.train checkpoint (e.g. the fp32 twin) on the same dataset")
+                        help="distil from this model.train checkpoint (e.g. the fp32 twin) or network file "
+                             "(.json) on the same dataset")
     parser.add_argument("--distill-weight", type=float, metavar="W",
                         help="with --teacher: the distillation loss's share of the loss, in [0, 1] (default 0.9)")
     parser.add_argument("--distill-temp", type=float, metavar="T",
@@ -109,7 +110,9 @@ def parse_args(argv=None):
     parser.add_argument("--init-from", type=Path, metavar="CHECKPOINT",
                         help="start from another model.train run of the same architecture and dataset "
                              "(any method or precision): every weight and batch-norm tensor whose name and "
-                             "shape match is copied; optimizer and schedule start fresh")
+                             "shape match is copied; or from a network file (.json, e.g. a shipped model): "
+                             "its function, batch norms calibrated on training images (model.from_network); "
+                             "optimizer and schedule start fresh")
     parser.add_argument("--no-augment", action="store_true", help="no random crop/flip (CIFAR-10)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--bf16", action="store_true",
@@ -276,6 +279,7 @@ def _steps_per_epoch(n, batch_size):
 def train(args):
     import torch
     from model.augment import check_images, load_splits, random_crop_flip, subset
+    from model.from_network import CALIBRATION_IMAGES, is_network_file, load_network, read_network_file
     from model.methods import UBQ_PHASES, get_method
     from model.nets import build_model, DATASET_SHAPES
 
@@ -305,7 +309,13 @@ def train(args):
     method = get_method(args.method, ubq_phases=args.ubq_phases)
     if args.precision == "binary":
         method.prepare(model)
-    if args.init_from and not args.resume:
+    calibration = subset(train_x, train_y, CALIBRATION_IMAGES)[0]    # for network files
+    if args.init_from and not args.resume and is_network_file(args.init_from):
+        net = read_network_file(args.init_from, "--init-from")
+        load_network(model, net, calibration, where=f"--init-from: {args.init_from}")
+        print(f"--init-from: the function of network file {args.init_from}, batch norms calibrated on "
+              f"{calibration.shape[0]} training images", file=sys.stderr)
+    elif args.init_from and not args.resume:
         copied, skipped = load_initial_weights(model, args.init_from, args.arch, args.dataset, classes)
         print(f"--init-from: {len(copied)} tensors copied from {args.init_from}"
               + (f"; kept initial: {', '.join(skipped)}" if skipped else ""), file=sys.stderr)
@@ -358,7 +368,7 @@ def train(args):
     teacher = None
     if args.teacher:
         from model.distill import distillation_loss, load_teacher
-        teacher = load_teacher(args.teacher, args.dataset, shape, classes, device)
+        teacher = load_teacher(args.teacher, args.dataset, shape, classes, device, calibration)
         teacher = torch.compile(teacher) if args.compile else teacher
 
     top_ks = (1, min(5, classes))
@@ -456,11 +466,12 @@ def main(argv=None):
     args = parse_args(argv)
     from model.nets import ArchError
     from model.export import ExportError
+    from model.from_network import NetworkImportError
     from model.methods import MethodError
 
     try:
         train(args)
-    except (DatasetError, ArchError, TrainError, ExportError, MethodError) as error:
+    except (DatasetError, ArchError, TrainError, ExportError, MethodError, NetworkImportError) as error:
         print(f"python -m model.train: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

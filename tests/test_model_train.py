@@ -315,6 +315,33 @@ def test_init_from_copies_matching_tensors_across_methods(tmp_path, capsys):
     assert len(err) == 1 and "--init-from:" in err[0] and "arch='tiny-cnv', not 'tiny-mlp'" in err[0]
 
 
+def test_init_from_and_teacher_take_network_files(tmp_path, capsys):
+    data = _cifar_batches(tmp_path / "cifar")
+    common = ["--arch", "tiny-cnv", "--dataset", "cifar10", "--data", str(data), "--batch-size", "20"]
+    assert train.main(common + ["--epochs", "1", "--out", str(tmp_path / "ste")]) == 0
+    network = tmp_path / "ste" / "tiny-cnv.json"
+    # zero epochs from a network file export that file again, PyTorch agreeing on every test image
+    assert train.main(common + ["--epochs", "0", "--init-from", str(network), "--out", str(tmp_path / "copy")]) == 0
+    source, copy = (np.load(tmp_path / run / "tiny-cnv.npz", allow_pickle=False) for run in ("ste", "copy"))
+    assert source.files == copy.files and all(np.array_equal(source[f], copy[f]) for f in source.files)
+    check = json.loads((tmp_path / "copy" / "summary.json").read_text())["export"]["check"]
+    assert check["agree"] == check["images"] and check["acc_mismatches"] == 0
+    # a shipped-model-style restart: started from the file and distilled from it
+    assert train.main(common + ["--epochs", "1", "--init-from", str(network), "--teacher", str(network),
+                                "--out", str(tmp_path / "kd")]) == 0
+    assert json.loads((tmp_path / "kd" / "summary.json").read_text())["config"]["teacher"] == str(network)
+    capsys.readouterr()
+    for option, value, extra, message in [
+            ("--init-from", network, ["--method", "dualpath"],
+             f"--init-from: {network}: layer conv0: 1 threshold(s) per channel, the model's ternary"),
+            ("--init-from", tmp_path / "missing.json", [], "--init-from: "),
+            ("--teacher", tmp_path / "missing.json", [], "--teacher: ")]:
+        assert train.main(common + ["--epochs", "0", option, str(value), "--out", str(tmp_path / "bad")]
+                          + extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+
+
 def test_lr_schedule():
     lrs = [train.lr_at(step, 100, 0.01, 5) for step in range(100)]
     assert lrs[4] == pytest.approx(0.01) and max(lrs) == pytest.approx(0.01)
