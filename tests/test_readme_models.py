@@ -34,14 +34,15 @@ def test_every_listed_network_is_shipped():
 
 
 def test_training_commands_parse_and_chain():
-    made = set()
+    made = {}                           # run directory → architecture
     for row in _table_rows():
         commands = TRAIN_COMMAND.findall(row[-1])
         assert commands, f"no model.train command in the row of {row[0]}"
         for command in commands:
             args = parse_args(shlex.split(command)[3:])
             for start in (args.init_from, args.teacher):
-                if start is not None:
-                    assert start.name == "checkpoint.pt" and start.parent in made, \
-                        f"{command}: {start} is no run made above it"
-            made.add(args.out)
+                if start is not None:          # a run's checkpoint or its exported network file
+                    assert start.parent in made, f"{command}: {start} is no run made above it"
+                    assert start.name in ("checkpoint.pt", f"{made[start.parent]}.json"), \
+                        f"{command}: {start} is neither the checkpoint nor the network of {start.parent}"
+            made[args.out] = args.arch
