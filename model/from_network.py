@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gen.ir import ComputeLayer, NetworkFileError, PoolLayer, load_network as read_network
+from gen.ir import ComputeLayer, NetworkFileError, PoolLayer, load_network
 from gen.networks import cifar_input_table
 from model.export import ExportError, accumulation_scales, build_network
 from model.layers import TernaryAct
@@ -48,7 +48,7 @@ def is_network_file(path):
 def read_network_file(path, option):
     """The network in file ``path``; an unreadable one raises ``NetworkImportError`` naming ``option``."""
     try:
-        return read_network(path)
+        return load_network(path)
     except (OSError, NetworkFileError) as error:
         raise NetworkImportError(f"{option}: {error}")
 
@@ -166,7 +166,7 @@ def _calibrate_scores(norm, x):
     _store(norm, mean, var, 1.0, 0.0)
 
 
-def load_network(model, net, images, where="network"):
+def load_network_into(model, net, images, where="network"):
     """Give ``model`` (a binary ``BNN``, its method prepared) the function of ``net``, its batch
     norms calibrated on ``images`` (uint8 ``[N, H, W, C]``; ``CALIBRATION_IMAGES`` are enough).
     ``where`` names the file in errors."""
@@ -244,4 +244,4 @@ def model_from_network_file(path, images, option):
     net = read_network_file(path, option)
     model = build_model(arch_of(net), net.input.shape, net.compute_layers[-1].out_channels)
     get_method("dualpath" if net.compute_layers[0].thresholds.shape[1] == 2 else "ste").prepare(model)
-    return load_network(model, net, images, where=f"{option}: {path}")
+    return load_network_into(model, net, images, where=f"{option}: {path}")

@@ -279,7 +279,7 @@ def _steps_per_epoch(n, batch_size):
 def train(args):
     import torch
     from model.augment import check_images, load_splits, random_crop_flip, subset
-    from model.from_network import CALIBRATION_IMAGES, is_network_file, load_network, read_network_file
+    from model.from_network import CALIBRATION_IMAGES, is_network_file, load_network_into, read_network_file
     from model.methods import UBQ_PHASES, get_method
     from model.nets import build_model, DATASET_SHAPES
 
@@ -312,7 +312,7 @@ def train(args):
     calibration = subset(train_x, train_y, CALIBRATION_IMAGES)[0]    # for network files
     if args.init_from and not args.resume and is_network_file(args.init_from):
         net = read_network_file(args.init_from, "--init-from")
-        load_network(model, net, calibration, where=f"--init-from: {args.init_from}")
+        load_network_into(model, net, calibration, where=f"--init-from: {args.init_from}")
         print(f"--init-from: the function of network file {args.init_from}, batch norms calibrated on "
               f"{calibration.shape[0]} training images", file=sys.stderr)
     elif args.init_from and not args.resume:
