@@ -100,14 +100,14 @@ def parse_args(argv=None):
     parser.add_argument("--test-every", type=int, default=1, metavar="N",
                         help="test accuracy every N epochs and after the last (default 1; "
                              "testing CIFAR-10 on a 2-core CPU costs 20-30 s)")
-    parser.add_argument("--teacher", type=Path, metavar="CHECKPOINT",
+    parser.add_argument("--teacher", type=Path, metavar="CHECKPOINT|NET.json",
                         help="distil from this model.train checkpoint (e.g. the fp32 twin) or network file "
                              "(.json) on the same dataset")
     parser.add_argument("--distill-weight", type=float, metavar="W",
                         help="with --teacher: the distillation loss's share of the loss, in [0, 1] (default 0.9)")
     parser.add_argument("--distill-temp", type=float, metavar="T",
                         help="with --teacher: the softmax temperature of the distillation loss (default 4)")
-    parser.add_argument("--init-from", type=Path, metavar="CHECKPOINT",
+    parser.add_argument("--init-from", type=Path, metavar="CHECKPOINT|NET.json",
                         help="start from another model.train run of the same architecture and dataset "
                              "(any method or precision): every weight and batch-norm tensor whose name and "
                              "shape match is copied; or from a network file (.json, e.g. a shipped model): "
