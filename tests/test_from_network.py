@@ -78,7 +78,7 @@ def test_training_mode_on_the_calibration_batch_is_the_network():
     with torch.no_grad():
         evaluated = model.eval()(pixels_to_input(images))
         trained = model.train()(pixels_to_input(images))
-    assert torch.equal(evaluated.argmax(1), trained.argmax(1))
+    # (scores, not classes: integer scores can tie, and a tie's float rounding picks either class)
     assert torch.allclose(evaluated, trained, atol=1e-4)
 
 
