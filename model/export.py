@@ -134,6 +134,12 @@ def _scale_factors(block):
     return [Fraction(float(f)) for f in factors.reshape(-1)] if factors.ndim else Fraction(float(factors))
 
 
+def accumulation_bound(layer):
+    """The largest ``|acc|`` of compute layer ``layer``: its width times the largest input value
+    (128 for the 8-bit first layer, 1 for ±1 or ternary inputs)."""
+    return layer.mw * (1 << INPUT_FRAC_BITS if layer.in_bits == 8 else 1)
+
+
 def accumulation_scales(block, unit):
     """The exact positive factor(s) from the block's integer accumulation to the value its batch
     norm sees: ``unit`` (of the input values) times the block's scale (one, or one per channel)."""
@@ -228,7 +234,7 @@ def build_network(model, *, name=None, description="", top_k=1):
                 facts["score_scale"] = abs(weight) * inv_std * scale * float(factors)
                 facts["score_offset"] = float(norm.bias.detach()) - float(norm.running_mean.detach()) * weight * inv_std
             else:
-                bound = layer.mw * (128 if bits == 8 else 1)
+                bound = accumulation_bound(layer)
                 layer.thresholds, layer.direction, ties = block_thresholds(block, scale, bound)
                 facts["ties"][layer.name] = ties
                 facts["constant_channels"] += int((np.abs(layer.thresholds) > bound).all(axis=1).sum())

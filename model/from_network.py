@@ -26,10 +26,10 @@ import torch
 
 from gen.ir import ComputeLayer, NetworkFileError, PoolLayer, load_network
 from gen.networks import cifar_input_table
-from model.export import ExportError, accumulation_scales, build_network
+from model.export import ExportError, accumulation_bound, accumulation_scales, build_network
 from model.layers import TernaryAct
 from model.methods import get_method
-from model.nets import ARCHS, ArchError, ConvBlock, PoolBlock, build_model
+from model.nets import ARCHS, PoolBlock, build_model, get_arch
 from model.quant import INPUT_FRAC_BITS
 
 LATENT_MAGNITUDE = 0.5
@@ -53,18 +53,15 @@ def read_network_file(path, option):
         raise NetworkImportError(f"{option}: {error}")
 
 
-def _structure(blocks):
-    """``(kind, size, pad)`` per block: conv out channels and padding, pool kernel, dense outputs."""
-    def one(block):
-        if isinstance(block, ConvBlock):
-            return ("conv", block.conv.out_channels, block.pad)
-        if isinstance(block, PoolBlock):
-            return ("pool", block.kernel, 0)
-        return ("dense", block.linear.out_features, 0)
-    return [one(block) for block in blocks]
+def _arch_structure(arch, classes):
+    """``(kind, size, pad)`` per layer of ``arch`` (a ``model.nets.Arch``) ending in ``classes``
+    scores: conv out channels and padding, pool kernel, dense outputs."""
+    return [(spec[0], spec[1], spec[2] if spec[0] == "conv" else 0)
+            for spec in arch.layers + (("dense", classes),)]
 
 
 def _network_structure(net):
+    """The network's layers as ``_arch_structure`` gives an architecture's."""
     def one(layer):
         if isinstance(layer, PoolLayer):
             return ("pool", layer.kernel, 0)
@@ -82,7 +79,7 @@ def structure_mismatch(model, net):
     same input shape, else a phrase saying where they first differ."""
     if tuple(net.input.shape) != tuple(model.input_shape):
         return f"its input is {list(net.input.shape)}, the model's {list(model.input_shape)}"
-    ours, theirs = _structure(model.blocks), _network_structure(net)
+    ours, theirs = _arch_structure(get_arch(model.arch), model.num_classes), _network_structure(net)
     for index, (a, b) in enumerate(zip(ours, theirs)):
         if a != b:
             return f"layer {index} is {_describe(b)}, the model's {_describe(a)}"
@@ -94,13 +91,9 @@ def structure_mismatch(model, net):
 def arch_of(net):
     """The name of the ``model.nets`` architecture with the network's layers; ``NetworkImportError``
     where none has."""
-    classes = net.compute_layers[-1].out_channels
-    for name in ARCHS:
-        try:
-            candidate = build_model(name, net.input.shape, classes)
-        except ArchError:                   # too deep for this input
-            continue
-        if structure_mismatch(candidate, net) is None:
+    structure, classes = _network_structure(net), net.compute_layers[-1].out_channels
+    for name, arch in ARCHS.items():
+        if _arch_structure(arch, classes) == structure:
             return name
     raise NetworkImportError(f"network {net.name!r}: no architecture of model.nets has its layers; "
                              f"accepted: {', '.join(ARCHS)}")
@@ -231,7 +224,7 @@ def _layer_agreement(ours, theirs):
     yield "padding", ours.pad_value == theirs.pad_value
     if theirs.output == "scores":
         return
-    bound = theirs.mw * (1 << INPUT_FRAC_BITS if theirs.in_bits == 8 else 1)
+    bound = accumulation_bound(theirs)
     clamped = lambda t: np.sort(np.clip(np.asarray(t), -bound - 1, bound + 1), axis=1)
     direction = np.ones(theirs.out_channels) if theirs.direction is None else theirs.direction
     yield "thresholds", np.array_equal(clamped(ours.thresholds), clamped(theirs.thresholds))
