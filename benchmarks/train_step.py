@@ -2,10 +2,11 @@
 
     python -m benchmarks.train_step                      # CNV, batch 100, bf16 autocast, 2 threads
     python -m benchmarks.train_step --arch vgg16 --methods ste xnor --steps 5
+    python -m benchmarks.train_step --float32            # without autocast, as model.train without --bf16
 
-One optimiser step (forward under bfloat16 autocast, cross-entropy, backward, Adam) of a fresh
-network per method, eager (no ``torch.compile``), after ``--warmup`` untimed steps. Run it
-alone: two OpenMP threads stall when another process takes a core.
+One optimiser step (forward under bfloat16 autocast unless ``--float32``, cross-entropy,
+backward, Adam) of a fresh network per method, eager (no ``torch.compile``), after ``--warmup``
+untimed steps. Run it alone: two OpenMP threads stall when another process takes a core.
 """
 import argparse
 import time
@@ -16,7 +17,7 @@ from model.methods import METHODS
 from model.nets import build_model
 
 
-def seconds_per_step(arch, method, *, batch, steps, warmup):
+def seconds_per_step(arch, method, *, batch, steps, warmup, bf16=True):
     """Mean seconds of one training step of ``arch`` prepared by ``method``."""
     torch.manual_seed(0)
     model = build_model(arch, (32, 32, 3))
@@ -25,7 +26,7 @@ def seconds_per_step(arch, method, *, batch, steps, warmup):
     images, labels = torch.rand(batch, 3, 32, 32) * 2 - 1, torch.randint(0, 10, (batch,))
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = torch.nn.functional.cross_entropy(model(images), labels)
         optimiser.zero_grad()
         loss.backward()
@@ -47,12 +48,14 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--float32", action="store_true", help="no bfloat16 autocast")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     for method in args.methods:
         seconds = seconds_per_step(args.arch, method, batch=args.batch, steps=args.steps,
-                                   warmup=args.warmup)
-        print(f"{args.arch} {method:<9} {seconds:.3f} s/step (batch {args.batch}, bf16, eager, "
+                                   warmup=args.warmup, bf16=not args.float32)
+        precision = "float32" if args.float32 else "bf16"
+        print(f"{args.arch} {method:<9} {seconds:.3f} s/step (batch {args.batch}, {precision}, eager, "
               f"{args.threads} threads)")
 
 

