@@ -137,7 +137,13 @@ def _scale_factors(block):
 def accumulation_bound(layer):
     """The largest ``|acc|`` of compute layer ``layer``: its width times the largest input value
     (128 for the 8-bit first layer, 1 for ±1 or ternary inputs)."""
-    return layer.mw * (1 << INPUT_FRAC_BITS if layer.in_bits == 8 else 1)
+    return max_accumulation(layer.mw, first=layer.in_bits == 8)
+
+
+def max_accumulation(width, *, first):
+    """The largest ``|acc|`` of a unit summing ``width`` products: of 8-bit inputs (up to 128)
+    in the ``first`` layer, else of ±1 or ternary ones."""
+    return width * (1 << INPUT_FRAC_BITS if first else 1)
 
 
 def accumulation_scales(block, unit):

@@ -142,10 +142,10 @@ def _set_norm(block, module):
 def freeze(block, *, first):
     """Turn a block into its hardware form: weights fixed to their signs, batch norm (with the
     block's scale) replaced by the exact integer thresholds the exporter writes, hard sign."""
-    from model.export import block_thresholds
+    from model.export import block_thresholds, max_accumulation
 
     unit = 2.0 ** -INPUT_FRAC_BITS if first else 1.0
-    bound = block.core.weight[0].numel() * (1 << INPUT_FRAC_BITS if first else 1)
+    bound = max_accumulation(block.core.weight[0].numel(), first=first)
     thresholds, direction, _ = block_thresholds(block, unit, bound)
     if thresholds.shape[1] != 1:
         raise MethodError("only binary (one-threshold) layers can be frozen")
