@@ -21,7 +21,7 @@ from boards import BuildError
 from boards.fmax import ecp5_fmax
 from gen.bench import finn_fold
 from gen.files import replace_text
-from gen.fold import fold_for_interval, target_interval
+from gen.fold import fold_for_fps
 from gen.graph import build_graph
 from gen.networks import random_cnv
 
@@ -53,7 +53,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     net = random_cnv()
     fold = (finn_fold(net) if args.fps is None else
-            fold_for_interval(net, target_interval(args.fps, args.clock), clock_mhz=args.clock))
+            fold_for_fps(net, args.fps, args.clock))
     graph = build_graph(net, fold)
     # Stages left out are built but never elaborated; that is intended here.
     warnings.simplefilter("ignore", UnusedElaboratable)

@@ -16,8 +16,7 @@ import numpy as np
 
 from boards import BuildError
 from gen.files import replace_text, replacing
-from gen.fold import (LayerFold, default_fifo_depth, fold_for_interval, fold_for_luts,
-                      target_interval)
+from gen.fold import LayerFold, default_fifo_depth, fold_for_fps, fold_for_luts
 from gen.resources import graph_resources
 
 # FINN's finn-examples CNV-W1A1 folding (PE, SIMD) by compute layer: 32,768 cycles per frame.
@@ -39,8 +38,7 @@ def bench_folds(net, *, clock_mhz, fps_targets=DEFAULT_FPS, lut_budget=XCZU7EV_L
     """``[(label, fold)]``: FINN's, ours for each frame rate, and ours for the LUT budget."""
     folds = [("FINN", finn_fold(net))]
     for fps in fps_targets:
-        folds.append((f"auto {fps:,} fps", fold_for_interval(
-            net, target_interval(fps, clock_mhz), clock_mhz=clock_mhz)))
+        folds.append((f"auto {fps:,} fps", fold_for_fps(net, fps, clock_mhz)))
     folds.append((f"auto {lut_budget:,} LUTs", fold_for_luts(net, lut_budget)))
     return folds
 

@@ -23,8 +23,7 @@ from boards.uart import uart_divisor
 from boards.uart_top import DEFAULT_BAUD
 from boards.vivado import write_vivado_project
 from boards.yosys import PART_CAPACITY, check_fit, estimate_xcup_any_size
-from gen.fold import (default_fold, fold_for_interval, fold_for_luts, load_fold, save_fold,
-                      target_interval)
+from gen.fold import default_fold, fold_for_fps, fold_for_luts, load_fold, save_fold
 from gen.graph import build_graph
 from gen.ir import save_network
 from gen.lut_budget import fold_within_counted_luts
@@ -90,7 +89,7 @@ def target_fold(net, target="ultrascale", board=None, *, fold_path=None, fps=Non
     if fold_path:
         fold = load_fold(fold_path, net)
     elif fps:
-        fold = fold_for_interval(net, target_interval(fps, clock_mhz), clock_mhz=clock_mhz)
+        fold = fold_for_fps(net, fps, clock_mhz)
     elif luts:
         fold = fold_for_luts(net, luts, wrapper, ratio)
     elif target == "ecp5":

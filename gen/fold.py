@@ -6,8 +6,8 @@ A fold file is JSON a user can edit and pass back with ``--fold``::
 
 Layers left out get the default fold. A layer with MH outputs, MW inputs per output and N output
 pixels takes ``N * (MH/PE) * (MW/SIMD)`` cycles per frame; a conv's window generator needs its own
-cycles too (``window_cycles``), and the slowest layer sets the interval. ``fold_for_interval``
-and ``fold_for_luts`` choose every layer's cheapest fold for a target interval or LUT budget:
+cycles too (``window_cycles``), and the slowest layer sets the interval. ``fold_for_interval``,
+``fold_for_fps`` and ``fold_for_luts`` choose every layer's cheapest fold for a target interval or LUT budget:
 cheapest by ``gen.resources``' LUTs of the layer's window, unit and output FIFO, within a budget
 by its LUTs of the whole accelerator.
 """
@@ -186,15 +186,25 @@ def target_interval(fps, clock_mhz):
     return math.floor(clock_mhz * 1e6 / fps)
 
 
-def fold_for_interval(net, target_cycles, *, clock_mhz=None):
+def fold_for_interval(net, target_cycles):
     """The cheapest fold whose slowest layer takes at most ``target_cycles``; ``FoldError``
-    stating the best reachable interval (and frame rate at ``clock_mhz``) when none does."""
+    stating the best reachable interval when none does."""
     best = fastest_interval(net)
     if target_cycles < best:
-        rate = f" = {clock_mhz * 1e6 / best:,.0f} frames/s at {clock_mhz:g} MHz" if clock_mhz else ""
         raise FoldError(f"network {net.name!r}: no fold reaches {target_cycles:,} cycles per "
-                        f"frame; the fastest is {best:,} cycles{rate}")
+                        f"frame; the fastest is {best:,} cycles")
     return default_fold(net, target_cycles)
+
+
+def fold_for_fps(net, fps, clock_mhz):
+    """The cheapest fold reaching ``fps`` frames per second at ``clock_mhz``; ``FoldError``
+    stating the rate asked and the best reachable when none does."""
+    target, best = target_interval(fps, clock_mhz), fastest_interval(net)
+    if target < best:
+        raise FoldError(f"network {net.name!r}: no fold reaches {fps:,g} frames/s at "
+                        f"{clock_mhz:g} MHz ({target:,} cycles per frame); the fastest is "
+                        f"{best:,} cycles = {clock_mhz * 1e6 / best:,.0f} frames/s")
+    return default_fold(net, target)
 
 
 def estimated_luts(net, fold, wrapper=None):

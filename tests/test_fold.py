@@ -5,7 +5,7 @@ import pytest
 
 from gen.fold import (FoldError, LayerFold, check_layer_fold, default_fifo_depth, default_fold,
                       default_target_cycles, divisors, estimated_luts, fastest_interval,
-                      fold_for_interval, fold_for_luts, fold_luts, has_window_queue,
+                      fold_for_fps, fold_for_interval, fold_for_luts, fold_luts, has_window_queue,
                       layer_cycles, load_fold, mvu_cycles, save_fold, simd_choices,
                       target_interval, window_cycles, window_queue_depth)
 from gen.graph import build_graph
@@ -85,10 +85,14 @@ def test_a_parallel_window_is_priced_with_the_queue_after_it():
 def test_impossible_frame_rate_states_the_best_reachable():
     net = random_cnv_small()
     best = fastest_interval(net)
+    with pytest.raises(FoldError, match=f"the fastest is {best:,} cycles$"):
+        fold_for_interval(net, best - 1)
     with pytest.raises(FoldError) as error:
-        fold_for_interval(net, best - 1, clock_mhz=100)
-    assert f"the fastest is {best:,} cycles = {100e6 / best:,.0f} frames/s at 100 MHz" \
-        in str(error.value)
+        fold_for_fps(net, 100e6 / (best - 1), 100)
+    assert f"the fastest is {best:,} cycles = {100e6 / best:,.0f} frames/s" in str(error.value)
+    with pytest.raises(FoldError, match=r"no fold reaches 1e\+12 frames/s at 300 MHz \(0 cycles"):
+        fold_for_fps(net, 1e12, 300)  # under a cycle a frame
+    assert fold_for_fps(net, 100e6 / best, 100) == fold_for_interval(net, best)
     assert max(layer_cycles(l, f) for l, f in
                zip(net.compute_layers, fold_for_interval(net, best).values())) == best
 
