@@ -16,7 +16,7 @@ def load_teacher(path, dataset, input_shape, classes, device, calibration):
     have been trained on ``dataset`` with ``classes`` scores (else ``TrainError``)."""
     from model.from_network import is_network_file, model_from_network_file
     from model.methods import get_method
-    from model.train import TrainError, read_checkpoint
+    from model.checkpoint import TrainError, read_checkpoint
 
     if is_network_file(path):
         teacher = model_from_network_file(path, calibration, "--teacher")

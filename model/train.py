@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from gen.files import replace_text, replacing
+from model.checkpoint import TrainError, read_checkpoint
 from model.data import DEFAULT_PATHS, DatasetError
 
 CHECKPOINT = "checkpoint.pt"
@@ -48,26 +49,6 @@ def loss_function(name):
     import torch
 
     return torch.nn.CrossEntropyLoss() if name == "ce" else squared_hinge
-
-
-class TrainError(ValueError):
-    """A bad combination of options or a checkpoint that does not fit (one-line message)."""
-
-
-def read_checkpoint(path, option, device="cpu"):
-    """The checkpoint that ``model.train`` wrote at ``path`` (tensors and plain values only); a
-    missing or unreadable file raises ``TrainError`` naming ``option``."""
-    import torch
-
-    if not Path(path).is_file():
-        raise TrainError(f"{option}: no checkpoint file {path}")
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-        state["config"], state["model"], state["optimizer"], state["epoch"], state["history"]
-    except Exception as error:      # torch raises many kinds for a bad file
-        raise TrainError(f"{option}: {path} is not a readable checkpoint "
-                         f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
-    return state
 
 
 def parse_args(argv=None):

@@ -377,6 +377,18 @@ def test_cli_errors_are_one_line(tmp_path, args, message):
     assert len(errors) == 1 and message in errors[0]
 
 
+def test_a_missing_teacher_is_one_line_from_the_command_line(tmp_path):
+    """``python -m model.train`` runs as ``__main__``: the error ``model.distill`` raises must be
+    the class its ``main`` catches."""
+    data = _cifar_batches(tmp_path / "cifar")
+    result = subprocess.run([sys.executable, "-m", "model.train", "--arch", "tiny-cnv", "--dataset",
+                             "cifar10", "--data", str(data), "--teacher", str(tmp_path / "t.pt"),
+                             "--epochs", "1", "--out", str(tmp_path / "o")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith(f"--teacher: no checkpoint file {tmp_path / 't.pt'}")
+
+
 def test_eval_errors(tmp_path, capsys):
     assert model_eval.main(["--model", str(tmp_path / "missing.json"), "--dataset", "mnist"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
