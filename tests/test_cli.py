@@ -59,6 +59,16 @@ def test_a_failing_build_leaves_no_output_directory(tmp_path):
     assert not out.exists() and list(tmp_path.iterdir()) == [fold]
 
 
+@pytest.mark.parametrize("out", ["taken", "taken/build"])
+def test_a_file_in_the_way_of_the_output_directory_is_one_line(tmp_path, out):
+    taken = tmp_path / "taken"
+    taken.write_text("keep")
+    run = gen("build", "--out", str(tmp_path / out), "--no-estimate")
+    assert run.returncode == 2 and run.stderr.strip().count("\n") == 0
+    assert f"output directory {tmp_path / out}: {taken} is a file" in run.stderr
+    assert taken.read_text() == "keep" and list(tmp_path.iterdir()) == [taken]
+
+
 def test_unknown_model_suffix_is_refused(tmp_path):
     run = gen("build", "--model", str(tmp_path / "net.pb"))
     assert run.returncode == 2 and "accepted: an xnorflow network header" in run.stderr
