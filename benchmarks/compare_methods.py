@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gen.files import output_directory
 from model.methods import METHODS
 from model.train import CHECKPOINT, LOG, SUMMARY
 
@@ -39,6 +40,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error(f"--epochs must be a positive integer, not {args.epochs}")
+    try:
+        output_directory(args.out, ValueError)
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 

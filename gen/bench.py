@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from boards import BuildError
-from gen.files import replace_text, replacing
+from gen.files import output_directory, replace_text, replacing
 from gen.fold import LayerFold, default_fifo_depth, fold_for_fps, fold_for_luts
 from gen.resources import graph_resources
 
@@ -134,6 +134,7 @@ def _simulate(net, fold, images, seed):
 def run_bench(net, folds, out_dir, *, clock_mhz=300.0, synth=True, sim=True, layer_sims=False,
               fmax=False, images=6, synth_timeout=SYNTH_TIMEOUT, log=print):
     """Measure each ``(label, fold)`` of ``folds``; writes bench.json/.md/.png into ``out_dir``."""
+    out_dir = output_directory(out_dir, BuildError)
     results = []
     for label, fold in folds:
         log(f"{label}: measuring")
@@ -145,8 +146,7 @@ def run_bench(net, folds, out_dir, *, clock_mhz=300.0, synth=True, sim=True, lay
         if "yosys_error" in entry:
             log(f"{label}: {entry['yosys_error']}")
     report = {"network": net.name, "clock_mhz": clock_mhz, "folds": results}
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(exist_ok=True)
     replace_text(out_dir / "bench.json", json.dumps(report, indent=2) + "\n")
     replace_text(out_dir / "bench.md", markdown(report))
     plot(report, out_dir / "bench.png")

@@ -23,6 +23,7 @@ from boards.uart import uart_divisor
 from boards.uart_top import DEFAULT_BAUD
 from boards.vivado import write_vivado_project
 from boards.yosys import PART_CAPACITY, check_fit, estimate_xcup_any_size
+from gen.files import output_directory
 from gen.fold import default_fold, fold_for_fps, fold_for_luts, load_fold, save_fold
 from gen.graph import build_graph
 from gen.ir import save_network
@@ -115,7 +116,7 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
     is chosen again by its counts when it runs), nextpnr's LUT4s for ``ecp5`` (chosen again by
     them); see ``gen.lut_budget``. The report's ``lut_budget_rounds`` lists the folds built.
     """
-    out_dir = output_directory(out_dir)
+    out_dir = output_directory(out_dir, BuildError)
     target_spec = get_target(target)
     board_spec = target_spec.board(board)
     part = target_spec.part(board_spec, part)
@@ -172,22 +173,6 @@ def build(net, out_dir, *, target="ultrascale", board=None, fold_path=None, fps=
         for path in stagings:  # all but the one renamed to out_dir
             shutil.rmtree(path, ignore_errors=True)
     return report
-
-
-def output_directory(out_dir):
-    """``out_dir`` as a ``Path``, its parent created; ``BuildError`` naming it when a file
-    stands there or its parent cannot be made."""
-    out_dir = Path(out_dir)
-    existing = next(path for path in [out_dir, *out_dir.parents] if path.exists())
-    if not existing.is_dir():
-        raise BuildError(f"output directory {out_dir}: {existing} is a file; accepted: a "
-                         f"directory (created, or replaced with the new build)")
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise BuildError(f"output directory {out_dir}: cannot create {out_dir.parent} "
-                         f"({error.strerror})") from None
-    return out_dir
 
 
 def check_block_ram_model(graph, target_spec, part):

@@ -1,4 +1,5 @@
-"""Input JSON files read with one-line errors; output files written whole or not at all."""
+"""Input JSON files read with one-line errors; output files written whole or not at all, in
+output directories checked before any work."""
 import json
 import os
 from contextlib import contextmanager
@@ -34,3 +35,20 @@ def read_json(path, error, kind):
         raise error(f"{path}: no such {kind}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as reason:
         raise error(f"{path}: not a JSON {kind} ({reason})") from None
+
+
+def output_directory(path, error):
+    """``path`` as a ``Path``, its parent created; else ``error`` (an exception class) with one
+    line naming it: a file stands at ``path`` or above it, or the parent cannot be made. Called
+    before the work whose results go there."""
+    path = Path(path)
+    existing = next(place for place in [path, *path.parents] if place.exists())
+    if not existing.is_dir():
+        raise error(f"output directory {path}: {existing} is a file; accepted: a directory "
+                    f"(created, or written into)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as reason:
+        raise error(f"output directory {path}: cannot create {path.parent} "
+                    f"({reason.strerror})") from None
+    return path

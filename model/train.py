@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gen.files import replace_text, replacing
+from gen.files import output_directory, replace_text, replacing
 from model.checkpoint import TrainError, read_checkpoint
 from model.data import DEFAULT_PATHS, DatasetError
 
@@ -284,7 +284,7 @@ def train(args):
         warning = slow_bf16_warning(torch.backends.cpu.get_cpu_capability())
         if warning:
             print(warning, file=sys.stderr)
-    out = args.out
+    out = output_directory(args.out, TrainError)
     started = time.time()
 
     train_x, train_y, test_x, test_y, split_note = load_splits(args.dataset, args.data)
@@ -346,7 +346,7 @@ def train(args):
         _restore_rng(state, device)
         print(f"resuming {ckpt_path} after epoch {start_epoch}", file=sys.stderr)
     else:
-        out.mkdir(parents=True, exist_ok=True)
+        out.mkdir(exist_ok=True)
         (out / LOG).write_text("")
 
     # the whole training set as uint8 NCHW on the device (CIFAR-10: 150 MB); batches are cut,

@@ -1,7 +1,7 @@
-"""Output files are written whole or not at all (gen.files)."""
+"""Output files are written whole or not at all, into directories checked first (gen.files)."""
 import pytest
 
-from gen.files import replace_text, replacing
+from gen.files import output_directory, replace_text, replacing
 
 
 def test_replace_text_writes_the_new_text_and_leaves_no_temporary_file(tmp_path):
@@ -31,3 +31,13 @@ def test_replacing_keeps_the_suffix_and_drops_the_file_of_a_failed_block(tmp_pat
             raise RuntimeError("the writer failed")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["arrays.npz"]
+
+
+def test_output_directory_creates_the_parent_and_refuses_a_file_in_the_way(tmp_path):
+    out = output_directory(tmp_path / "a" / "b" / "run", ValueError)
+    assert out.parent.is_dir() and not out.exists()
+    (tmp_path / "taken").write_text("keep")
+    for path in (tmp_path / "taken", tmp_path / "taken" / "run"):
+        with pytest.raises(ValueError, match=f"output directory {path}: {tmp_path / 'taken'} is a file"):
+            output_directory(path, ValueError)
+    assert (tmp_path / "taken").read_text() == "keep"
