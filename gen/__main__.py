@@ -7,7 +7,7 @@ import numpy as np
 
 from boards import TARGETS, BuildError
 from gen.fold import FoldError
-from gen.ir import NetworkFileError, load_network
+from gen.ir import NetworkFileError, load_network, read_model
 from model.data import DatasetError
 from gen.networks import DEFAULT_NETWORK
 
@@ -18,15 +18,7 @@ def load_model(path):
     """The network to build: ``path``, or the shipped default; returns (network, path, is_default)."""
     if path is None:
         return load_network(DEFAULT_NETWORK), DEFAULT_NETWORK, True
-    path = Path(path)
-    if path.suffix == ".onnx":
-        from gen.qonnx import import_qonnx  # QonnxImportError is a NetworkFileError: exit code 2
-
-        return import_qonnx(path), path, False
-    if path.suffix != ".json":
-        raise NetworkFileError(f"{path}: unsupported model file; accepted: an xnorflow network "
-                               f"header (.json, with its .npz beside it) or a QONNX model (.onnx)")
-    return load_network(path), path, False
+    return read_model(path), Path(path), False
 
 
 def describe_model(net, path, is_default):

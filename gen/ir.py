@@ -157,6 +157,21 @@ def _array_path(header_path, header):
     return header_path.with_name(header.get("arrays", header_path.with_suffix(".npz").name))
 
 
+def read_model(path):
+    """The network in ``path``: an xnorflow network header (``.json``, its ``.npz`` beside it)
+    or a QONNX model (``.onnx``, imported by ``gen.qonnx``: needs the ``train`` extra);
+    ``NetworkFileError`` in one line for any other file."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        from gen.qonnx import import_qonnx  # QonnxImportError is a NetworkFileError
+
+        return import_qonnx(path)
+    if path.suffix != ".json":
+        raise NetworkFileError(f"{path}: unsupported model file; accepted: an xnorflow network "
+                               f"header (.json, with its .npz beside it) or a QONNX model (.onnx)")
+    return load_network(path)
+
+
 def load_network(path):
     """Read and validate a network file (the ``.json`` header; arrays from the ``.npz`` beside it)."""
     path = Path(path)

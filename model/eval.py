@@ -1,6 +1,7 @@
 """Accuracy of a network file as the hardware computes it: the golden executor on the test split.
 
     python -m model.eval --model runs/cnv/cnv.json --dataset cifar10 [--data PATH] [--limit N]
+    python -m model.eval --model cnv_1w1a.onnx --dataset cifar10     # a QONNX model, imported
 
 Prints top-1 and top-5 of ``gen.golden.execute`` (integer scores; ties go to the lower class
 index, as in the hardware). The test split is the one training used (``model.augment.
@@ -18,7 +19,9 @@ from model.data import DEFAULT_PATHS, DatasetError
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m model.eval", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="network file (.json header, .npz beside it)")
+    parser.add_argument("--model", required=True,
+                        help="network file (.json header, .npz beside it) or QONNX model (.onnx "
+                             "from brevitas export_qonnx, imported as gen build imports it)")
     parser.add_argument("--dataset", required=True, choices=list(DEFAULT_PATHS))
     parser.add_argument("--data", help="dataset path (default: $XNORFLOW_<DATASET> or the shared copy)")
     parser.add_argument("--limit", type=int,
@@ -49,11 +52,11 @@ def evaluate_network(net, images, labels, *, batch=100, progress=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from gen.ir import NetworkFileError, load_network
+    from gen.ir import NetworkFileError, read_model
     from model.augment import check_images, load_splits, subset
 
     try:
-        net = load_network(args.model)
+        net = read_model(args.model)
         _, _, images, labels, note = load_splits(args.dataset, args.data, need_train=False)
         check_images(images, net.input.shape, f"{args.dataset} test")
     except (NetworkFileError, DatasetError) as error:

@@ -347,6 +347,19 @@ def test_tfc_1w1a_through_the_command_line_simulation(exported, tmp_path):
     assert "classes: 5/5 match" in run.stdout and "scores:  5/5 match" in run.stdout
 
 
+def test_model_eval_scores_an_imported_qonnx_model(exported, tmp_path, capsys):
+    """``model.eval --model net.onnx``: the golden executor's accuracy of the imported model,
+    the figure the hardware would reach."""
+    from model import eval as model_eval
+    from tests.test_model_train import _mnist_idx
+
+    path, _ = exported("tfc_1w1a")
+    data = _mnist_idx(tmp_path / "mnist")
+    assert model_eval.main(["--model", str(path), "--dataset", "mnist", "--data", str(data)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "golden executor on" in line and "mnist test images" in line and "top-1" in line
+
+
 def test_small_ternary_cnv_is_bit_exact_in_verilator(exported, tmp_path):
     from gen.fold import LayerFold
     from tests.test_network_sim import check
