@@ -7,9 +7,9 @@ A fold file is JSON a user can edit and pass back with ``--fold``::
 Layers left out get the default fold. A layer with MH outputs, MW inputs per output and N output
 pixels takes ``N * (MH/PE) * (MW/SIMD)`` cycles per frame; a conv's window generator needs its own
 cycles too (``window_cycles``), and the slowest layer sets the interval. ``fold_for_interval``,
-``fold_for_fps`` and ``fold_for_luts`` choose every layer's cheapest fold for a target interval or LUT budget:
-cheapest by ``gen.resources``' LUTs of the layer's window, unit and output FIFO, within a budget
-by its LUTs of the whole accelerator.
+``fold_for_fps`` and ``fold_for_luts`` choose every layer's cheapest fold for a target interval,
+frame rate or LUT budget: cheapest by ``gen.resources``' LUTs of the layer's window, unit and
+output FIFO, within a budget by its LUTs of the whole accelerator.
 """
 import json
 import math
