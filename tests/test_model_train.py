@@ -389,6 +389,26 @@ def test_a_missing_teacher_is_one_line_from_the_command_line(tmp_path):
     assert result.stderr.strip().splitlines()[-1].endswith(f"--teacher: no checkpoint file {tmp_path / 't.pt'}")
 
 
+class _Payload:
+    """An object a pickle would call on loading: a checkpoint must never run it."""
+    def __reduce__(self):
+        return (print, ("loaded",))
+
+
+def test_a_checkpoint_with_objects_is_refused_in_one_line_without_loading_them(tmp_path, capsys):
+    from model.checkpoint import TrainError, read_checkpoint
+
+    path = tmp_path / "other.pt"
+    torch.save({"model": _Payload()}, path)
+    with pytest.raises(TrainError) as error:
+        read_checkpoint(path, "--init-from")
+    message = str(error.value)
+    assert "\n" not in message and "weights_only=False" not in message
+    assert message.startswith(f"--init-from: {path} is not a checkpoint of tensors and plain values")
+    assert message.endswith("accepted: a checkpoint.pt of model.train, or a network file (.json)")
+    assert "loaded" not in capsys.readouterr().out
+
+
 def test_eval_errors(tmp_path, capsys):
     assert model_eval.main(["--model", str(tmp_path / "missing.json"), "--dataset", "mnist"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
